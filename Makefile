@@ -1,0 +1,38 @@
+# LingShift: `make repro` runs the offline pipeline, `make test` runs the tests.
+# Both create the virtual environment (.venv) first if it is missing or stale.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: venv repro test test-fast lint bench clean-venv resources
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+## Run the offline default pipeline (dvc repro) and say where the outputs are.
+repro: $(STAMP)
+	$(BIN)/dvc repro
+	@echo "Done. Activations: activations/<model>/<variant>/<task>/ ; corpus splits: data/<task>/ ; see README 'Outputs'."
+
+## Run the test suite (unit + integration on the real offline resources).
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not integration"
+
+lint: $(STAMP)
+	$(BIN)/ruff check pipeline app tests benchmarks
+
+resources: $(STAMP)
+	$(BIN)/python -m pipeline resources --fetch
+
+clean-venv:
+	rm -rf $(VENV)

