@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv repro test test-fast lint bench clean-venv resources
+.PHONY: venv repro test test-fast lint bench bench-venv clean-venv resources
 
 venv: $(STAMP)
 
@@ -18,8 +18,9 @@ $(STAMP): pyproject.toml
 
 ## Run the offline default pipeline (dvc repro) and say where the outputs are.
 repro: $(STAMP)
-	$(BIN)/dvc repro
-	@echo "Done. Activations: activations/<model>/<variant>/<task>/ ; corpus splits: data/<task>/ ; see README 'Outputs'."
+	PATH="$(CURDIR)/$(BIN):$$PATH" dvc repro
+	@$(BIN)/python -m pipeline summary
+	@echo "Outputs: data/<task>/ (splits), activations/<model>/<variant>/<task>/ (float16 memmap); see README 'Outputs'."
 
 ## Run the test suite (unit + integration on the real offline resources).
 test: $(STAMP)
@@ -34,5 +35,18 @@ lint: $(STAMP)
 resources: $(STAMP)
 	$(BIN)/python -m pipeline resources --fetch
 
+## Benchmarks side by side with NeuroX 1.0.9 (its own environment; NeuroX installed --no-deps).
+BENCH := .venv-bench
+bench-venv: $(BENCH)/.installed
+
+$(BENCH)/.installed: pyproject.toml benchmarks/requirements.txt
+	$(PYTHON) -m venv $(BENCH)
+	$(BENCH)/bin/python -m pip install --quiet -e . -r benchmarks/requirements.txt
+	$(BENCH)/bin/python -m pip install --quiet --no-deps neurox==1.0.9
+	@touch $@
+
+bench: $(BENCH)/.installed
+	$(BENCH)/bin/python benchmarks/bench_extract.py --out benchmarks/results/extract.json
+
 clean-venv:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(BENCH)

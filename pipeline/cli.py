@@ -35,6 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--task", required=True)
 
     sub.add_parser("tasks", help="list the probing tasks and models")
+    sub.add_parser("summary", help="list what the pipeline has produced so far (corpora, activation stores)")
     return p
 
 
@@ -76,6 +77,8 @@ def _run(args: argparse.Namespace) -> int:
         stages.model(params, root, args.model)
     elif args.cmd == "extract":
         stages.extract(params, root, args.model, args.variant, args.task)
+    elif args.cmd == "summary":
+        print(stages.summary(params, root))
     return 0
 
 

@@ -84,3 +84,29 @@ def extract(params: Params, root: Path, model_name: str, variant: str, task: str
     )
     log.info("stage extract %s/%s/%s done in %.1f s", model_name, variant, task, time.perf_counter() - t0)
     return out
+
+
+def summary(params: Params, root: Path) -> str:
+    """A readable table of the prepared corpora and activation stores under ``root``."""
+    import json
+
+    from pipeline.store import ActivationStore, StoreError
+
+    lines = ["Probing corpora (data/):"]
+    for meta_file in sorted((root / params.paths.data).glob("*/meta.json")):
+        m = json.loads(meta_file.read_text(encoding="utf-8"))
+        c = m["counts"]
+        lines.append(f"  {m['task']:12s} {m['label_quality']:6s} {m['n_labels']:4d} labels  "
+                     + "  ".join(f"{k} {c[k]['sentences']} sent / {c[k]['tokens']} tok" for k in SPLITS))
+    lines.append("Activation stores (activations/MODEL/VARIANT/TASK):")
+    for meta_file in sorted((root / params.paths.activations).glob("*/*/*/meta.json")):
+        try:
+            st = ActivationStore(meta_file.parent)
+        except StoreError as err:
+            lines.append(f"  {meta_file.parent}: unreadable ({err})")
+            continue
+        ex = st.meta.get("extraction", {})
+        lines.append(f"  {st.meta['model']}/{st.meta['variant']}/{st.meta['task']}: {st.n_words} words x "
+                     f"{st.n_layers} layers x {st.dim} dims, {st.meta['aggregation']} sub-word, "
+                     f"{ex.get('words_per_second', float('nan')):.0f} words/s")
+    return "\n".join(lines)

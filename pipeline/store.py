@@ -8,7 +8,7 @@ Layout of a store directory (written atomically, see :mod:`pipeline.atomic`):
 - ``offsets.npy``: int64 ``[sentences + 1]``, sentence ``s`` owns word rows
   ``offsets[s]:offsets[s+1]``.
 - ``labels.npy``: int32 ``[words]``, indices into ``meta.json["label_names"]`` (sorted).
-- ``words.json``: the words, one list per sentence (control tasks need word types).
+- ``words.txt``: the words in row order, one per line (control tasks need word types).
 - ``meta.json``: shape, model, variant, task, aggregation, splits (sentence ranges),
   provenance (config, versions).
 
@@ -97,8 +97,11 @@ class ActivationWriter:
         n_layers, n_words, dim = self.shape
         if offs[0] != 0 or offs[-1] != n_words or np.any(np.diff(offs) < 0):
             raise StoreError("sentence offsets must start at 0, end at the word count and never decrease")
-        if len(words) != len(offs) - 1 or sum(len(w) for w in words) != n_words:
+        if len(words) != len(offs) - 1 or [len(w) for w in words] != np.diff(offs).tolist():
             raise StoreError("words do not match the sentence offsets")
+        flat = [w for sent in words for w in sent]
+        if any(not w or "\n" in w or "\r" in w for w in flat):
+            raise StoreError("words must be non-empty and free of line breaks")
         if labs.shape != (n_words,) or (len(labs) and (labs.min() < 0 or labs.max() >= len(label_names))):
             raise StoreError("labels must be one id per word, each an index into label_names")
         if list(label_names) != sorted(label_names):
@@ -108,7 +111,7 @@ class ActivationWriter:
         self._mm = None
         np.save(self._tmp / "offsets.npy", offs, allow_pickle=False)
         np.save(self._tmp / "labels.npy", labs, allow_pickle=False)
-        (self._tmp / "words.json").write_text(json.dumps([list(w) for w in words], ensure_ascii=False))
+        (self._tmp / "words.txt").write_text("".join(w + "\n" for w in flat), encoding="utf-8")
         full = dict(meta)
         full.update(
             format_version=FORMAT_VERSION,
@@ -158,7 +161,7 @@ class ActivationStore:
         self._mm = np.memmap(acts, dtype=np.float16, mode="r", shape=(self.n_layers, self.n_words, self.dim))
         self.offsets: np.ndarray = np.load(self.path / "offsets.npy", allow_pickle=False)
         self.labels: np.ndarray = np.load(self.path / "labels.npy", allow_pickle=False)
-        self._words: list[list[str]] | None = None
+        self._flat_words: list[str] | None = None
 
     @property
     def activations(self) -> np.ndarray:
@@ -178,16 +181,21 @@ class ActivationStore:
         s0, s1 = self.splits[split]
         return slice(int(self.offsets[s0]), int(self.offsets[s1]))
 
+    def flat_words(self) -> list[str]:
+        """All words in row order (``[words]``; loaded on first use)."""
+        if self._flat_words is None:
+            text = (self.path / "words.txt").read_text(encoding="utf-8")
+            self._flat_words = text.split("\n")[:-1]
+            if len(self._flat_words) != self.n_words:
+                raise StoreError(f"{self.path}/words.txt holds {len(self._flat_words)} words, not {self.n_words}",
+                                 "Re-run the extract stage.")
+        return self._flat_words
+
     @property
     def words(self) -> list[list[str]]:
-        """The words, one list per sentence (loaded on first use)."""
-        if self._words is None:
-            self._words = json.loads((self.path / "words.json").read_text(encoding="utf-8"))
-        return self._words
-
-    def flat_words(self) -> list[str]:
-        """All words in row order (``[words]``)."""
-        return [w for sent in self.words for w in sent]
+        """The words, one list per sentence."""
+        flat = self.flat_words()
+        return [flat[a:b] for a, b in zip(self.offsets[:-1], self.offsets[1:])]
 
     def info(self) -> StoreInfo:
         """Shape, labels and splits without the arrays."""
