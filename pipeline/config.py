@@ -68,20 +68,22 @@ class Params(_Strict):
     def _known_models(cls, v: list[str]) -> list[str]:
         from pipeline.models import MODELS
 
-        bad = [m for m in v if m not in MODELS]
-        if bad:
-            raise ValueError(f"unknown model(s) {bad}; valid: {sorted(MODELS)}")
-        return v
+        return _known(v, MODELS, "model")
 
     @field_validator("probe_tasks")
     @classmethod
     def _known_tasks(cls, v: list[str]) -> list[str]:
         from pipeline.corpora.registry import PROBE_TASKS
 
-        bad = [t for t in v if t not in PROBE_TASKS]
-        if bad:
-            raise ValueError(f"unknown probing task(s) {bad}; valid: {sorted(PROBE_TASKS)}")
-        return v
+        return _known(v, PROBE_TASKS, "probing task")
+
+
+def _known(names: list[str], registry: dict[str, object], what: str) -> list[str]:
+    """``names`` if each is registered, else a ValueError listing the valid ones."""
+    bad = [n for n in names if n not in registry]
+    if bad:
+        raise ValueError(f"unknown {what}(s) {bad}; valid: {sorted(registry)}")
+    return names
 
 
 def load_params(path: Path | str = "params.yaml") -> tuple[Params, Path]:

@@ -96,3 +96,10 @@ def test_open_errors_are_clear(tmp_path: Path) -> None:
     (tmp_path / "s" / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(StoreError, match="format"):
         ActivationStore(tmp_path / "s")
+
+
+def test_words_must_fit_the_one_word_per_line_file(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="line breaks"), ActivationWriter(tmp_path / "s", 2, 1, 1) as w:
+        w.write_rows(np.arange(2), np.zeros((2, 1, 1)))
+        w.commit([0, 2], [["a", "b\nc"]], [0, 0], ["X"], {}, {})
+    assert not (tmp_path / "s").exists()
