@@ -109,8 +109,9 @@ def plan_windows(sent: int, lens: Sequence[int], budget: int, context: int) -> l
         while start > 0 and used + capped[start - 1] <= context:
             start -= 1
             used += capped[start]
-        if used + capped[own_start] > budget:
-            start, used = own_start, 0
+        while used + capped[own_start] > budget:  # keep the part of the left context that fits
+            used -= capped[start]
+            start += 1
         rest = sum(capped[own_start:])
         if used + rest <= budget:
             out.append(Window(sent, start, n, own_start, n, used + rest))
@@ -161,10 +162,15 @@ def _encode_words(tokenizer: Any, sentences: Sequence[Sequence[str]]) -> tuple[l
 
 
 def resolve_device(device: str | None) -> torch.device:
-    """``device`` if given, else CUDA when present, else CPU."""
+    """``device`` if given, else CUDA when present, else CPU (where to load a model)."""
     if device:
         return torch.device(device)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def model_device(model: Any) -> torch.device:
+    """The device the model's weights are on (where its inputs must go)."""
+    return next(model.parameters()).device
 
 
 def iter_activations(
@@ -183,6 +189,7 @@ def iter_activations(
     """Yield ``(rows, acts)`` per batch: word rows int64 ``[n]`` and float16 ``[layers, n, dim]``.
 
     Row ``r`` is the ``r``-th word of the concatenated sentences. Every row is yielded once.
+    ``device`` None runs where the model is; a device given moves the model there.
     """
     if aggregation not in AGGREGATIONS:
         raise ExtractionInputError(f"aggregation {aggregation!r} is not one of {', '.join(AGGREGATIONS)}")
@@ -190,7 +197,9 @@ def iter_activations(
         raise ExtractionInputError(f"batch_size must be at least 1, got {batch_size}")
     validate_sentences(sentences)
     stats = stats if stats is not None else ExtractStats()
-    dev = resolve_device(device)
+    dev = torch.device(device) if device else model_device(model)
+    if dev != model_device(model):
+        model.to(dev)
     max_length = max_length or default_max_length(tokenizer, model)
     budget = max_length - tokenizer.num_special_tokens_to_add(pair=False)
     if budget < 1:
@@ -230,7 +239,7 @@ def iter_activations(
             enc = tokenizer([words[w.sent][w.start:w.end] for w in batch], is_split_into_words=True,
                             padding=True, truncation=True, max_length=max_length, return_tensors="pt")
             rows, bsel, tsel, seg = _alignment(enc, batch, offsets, aggregation)
-            inputs = {k: v.to(dev) for k, v in enc.items() if k in model_inputs}
+            inputs = {k: v.to(dev) for k, v in _model_inputs(enc, model).items() if k in model_inputs}
             with torch.inference_mode(), torch.autocast(device_type=dev.type, enabled=use_autocast):
                 hidden = model(**inputs).hidden_states
             acts = _aggregate(hidden, bsel, tsel, seg, len(rows), aggregation)
@@ -238,6 +247,23 @@ def iter_activations(
             bar.update(len(rows))
     finally:
         bar.close()
+
+
+def _model_inputs(enc: Any, model: Any) -> dict[str, torch.Tensor]:
+    """The encoded batch, plus XLNet's segment ids where the tokenizer gives none.
+
+    XLNet was pre-trained with segment id 2 on its final ``<cls>`` (and 3 on padding);
+    transformers 4's tokenizer supplied them, transformers 5's does not.
+    """
+    inputs = dict(enc.items())
+    if getattr(model.config, "model_type", "") == "xlnet" and "token_type_ids" not in inputs:
+        mask = inputs["attention_mask"]
+        tt = torch.zeros_like(mask)
+        last = mask.shape[1] - 1 - mask.flip(1).argmax(1)  # <cls> is the last real token (by position:
+        tt[torch.arange(len(mask)), last] = 2              # a word may spell "<cls>" too)
+        tt[mask == 0] = 3
+        inputs["token_type_ids"] = tt
+    return inputs
 
 
 def _alignment(enc: Any, batch: Sequence[Window], offsets: np.ndarray,

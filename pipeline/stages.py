@@ -59,7 +59,7 @@ def model(params: Params, root: Path, name: str) -> Path:
 
 def extract(params: Params, root: Path, model_name: str, variant: str, task: str) -> Path:
     """Extract word activations of ``model_name``/``variant`` on ``task`` into ``activations/...``."""
-    from pipeline.extract import extract_to_store
+    from pipeline.extract import extract_to_store, resolve_device
 
     get_task(task)
     data = root / params.paths.data / task
@@ -71,7 +71,7 @@ def extract(params: Params, root: Path, model_name: str, variant: str, task: str
         labels += [list(x.labels) for x in parts[s].sentences]
         ranges[s] = (start, len(sentences))
     mdir = models.variant_dir(root / params.paths.models, model_name, variant)
-    tokenizer, enc = models.load(mdir, params.extract.device)
+    tokenizer, enc = models.load(mdir, str(resolve_device(params.extract.device)))
     out = root / params.paths.activations / model_name / variant / task
     t0 = time.perf_counter()
     extract_to_store(
@@ -80,7 +80,7 @@ def extract(params: Params, root: Path, model_name: str, variant: str, task: str
               "aggregation": params.extract.aggregation,
               **stamp(params.extract.model_dump(mode="json"), seed=params.seed)},
         aggregation=params.extract.aggregation, batch_size=params.extract.batch_size,
-        max_length=params.extract.max_length, device=params.extract.device,
+        max_length=params.extract.max_length,
     )
     log.info("stage extract %s/%s/%s done in %.1f s", model_name, variant, task, time.perf_counter() - t0)
     return out
