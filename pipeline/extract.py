@@ -185,8 +185,8 @@ def iter_activations(
     device: str | None = None,
     progress: bool = True,
     stats: ExtractStats | None = None,
-) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
-    """Yield ``(rows, acts)`` per batch: word rows int64 ``[n]`` and float16 ``[layers, n, dim]``.
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield ``(rows, acts)`` per batch: word rows int64 ``[n]`` and float16 ``[layers, n, dim]`` (NumPy).
 
     Row ``r`` is the ``r``-th word of the concatenated sentences. Every row is yielded once.
     ``device`` None runs where the model is; a device given moves the model there.
@@ -243,7 +243,7 @@ def iter_activations(
             with torch.inference_mode(), torch.autocast(device_type=dev.type, enabled=use_autocast):
                 hidden = model(**inputs).hidden_states
             acts = _aggregate(hidden, bsel, tsel, seg, len(rows), aggregation)
-            yield rows, acts.to(torch.float16).cpu()
+            yield rows, acts
             bar.update(len(rows))
     finally:
         bar.close()
@@ -267,7 +267,7 @@ def _model_inputs(enc: Any, model: Any) -> dict[str, torch.Tensor]:
 
 
 def _alignment(enc: Any, batch: Sequence[Window], offsets: np.ndarray,
-               aggregation: str) -> tuple[np.ndarray, torch.Tensor, torch.Tensor, torch.Tensor]:
+               aggregation: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Token positions feeding each owned word of a batch.
 
     Returns word rows ``[n]``, and per selected token its batch index, position and the local
@@ -301,22 +301,34 @@ def _alignment(enc: Any, batch: Sequence[Window], offsets: np.ndarray,
     n_owned = sum(w.own_end - w.own_start for w in batch)
     if len(rows) != n_owned:
         raise RuntimeError(f"alignment found {len(rows)} words where {n_owned} were expected")
-    return (np.asarray(rows, dtype=np.int64), torch.as_tensor(bsel), torch.as_tensor(tsel), torch.as_tensor(seg))
+    return (np.asarray(rows, dtype=np.int64), np.asarray(bsel, dtype=np.int64), np.asarray(tsel, dtype=np.int64),
+            np.asarray(seg, dtype=np.int64))
 
 
-def _aggregate(hidden: Sequence[torch.Tensor], bsel: torch.Tensor, tsel: torch.Tensor, seg: torch.Tensor,
-               n: int, aggregation: str) -> torch.Tensor:
-    """Word vectors ``[layers, n, dim]`` from hidden states (``layers`` x ``[batch, tokens, dim]``)."""
-    dev = hidden[0].device
-    flat = (bsel * hidden[0].shape[1] + tsel).to(dev)
-    picked = torch.stack([h.reshape(-1, h.shape[-1]).index_select(0, flat) for h in hidden]).float()  # [layers, m, dim]
-    if aggregation != "mean":
-        return picked
-    seg = seg.to(dev)
-    out = torch.zeros(picked.shape[0], n, picked.shape[2], device=dev)
-    out.index_add_(1, seg, picked)
-    counts = torch.bincount(seg, minlength=n).clamp_min(1).to(out.dtype)
-    return out / counts[None, :, None]
+def _aggregate(hidden: Sequence[torch.Tensor], bsel: np.ndarray, tsel: np.ndarray, seg: np.ndarray,
+               n: int, aggregation: str, on_device: bool | None = None) -> np.ndarray:
+    """Word vectors, float16 ``[layers, n, dim]``, from hidden states (``layers`` x ``[batch, tokens, dim]``).
+
+    On the CPU the gather runs in NumPy: tiny ATen ops under OpenMP slow down by 10-30x when
+    the cores are shared with other work, NumPy's fancy indexing does not. On an accelerator
+    (``on_device``, default: the hidden states are not on the CPU) the gather runs in torch.
+    """
+    flat = bsel * hidden[0].shape[1] + tsel
+    if on_device if on_device is not None else hidden[0].device.type != "cpu":
+        idx = torch.as_tensor(flat, device=hidden[0].device)
+        picked_t = torch.stack([h.reshape(-1, h.shape[-1]).index_select(0, idx) for h in hidden]).float()
+        if aggregation == "mean":
+            seg_t = torch.as_tensor(seg, device=idx.device)
+            sums = torch.zeros(picked_t.shape[0], n, picked_t.shape[2], device=idx.device)
+            sums.index_add_(1, seg_t, picked_t)
+            picked_t = sums / torch.bincount(seg_t, minlength=n).to(sums.dtype)[None, :, None]
+        return picked_t.to(torch.float16).cpu().numpy()
+    picked = np.stack([h.reshape(-1, h.shape[-1]).numpy()[flat] for h in hidden])  # [layers, m, dim]
+    if aggregation == "mean":
+        starts = np.flatnonzero(np.r_[True, seg[1:] != seg[:-1]])  # a word's tokens are consecutive
+        counts = np.diff(np.r_[starts, len(seg)])
+        picked = np.add.reduceat(picked, starts, axis=1) / counts[None, :, None]
+    return picked.astype(np.float16)
 
 
 def extract_array(tokenizer: Any, model: Any, sentences: Sequence[Sequence[str]], **kwargs: Any) -> np.ndarray:
@@ -326,7 +338,7 @@ def extract_array(tokenizer: Any, model: Any, sentences: Sequence[Sequence[str]]
     layers, _, dim = parts[0][1].shape
     out = np.empty((n, layers, dim), dtype=np.float32)
     for rows, acts in parts:
-        out[rows] = acts.permute(1, 0, 2).float().numpy()
+        out[rows] = acts.transpose(1, 0, 2)
     return out
 
 
@@ -358,7 +370,7 @@ def extract_to_store(
     with ActivationWriter(out, n_words, n_layers, dim) as writer:
         n_inf = 0
         for rows, acts in iter_activations(tokenizer, model, sentences, stats=stats, **kwargs):
-            block = acts.permute(1, 0, 2).numpy()
+            block = acts.transpose(1, 0, 2)
             n_inf += int(np.isinf(block).sum())
             writer.write_rows(rows, block)
         if n_inf:

@@ -632,7 +632,7 @@ def test_iter_activations_yields_every_row_once(fam: Family) -> None:
     rows, shapes = [], []
     for r, acts in iter_activations(fam.tok, fam.model, sents, batch_size=5, max_length=16, progress=False,
                                     device=DEVICE):
-        assert acts.dtype == torch.float16 and acts.shape[1] == len(r)
+        assert acts.dtype == np.float16 and acts.shape[1] == len(r)
         rows.append(r)
         shapes.append(acts.shape)
     allrows = np.concatenate(rows)
@@ -755,3 +755,23 @@ def test_plan_windows_randomized() -> None:
         n = rng.randint(1, 40)
         lens = [rng.choice([1, 1, 1, 2, 3, rng.randint(1, budget + 6)]) for _ in range(n)]
         check_plan(lens, budget, context, plan_windows(0, lens, budget, context))
+
+
+@pytest.mark.parametrize("aggregation", AGGS)
+def test_accelerator_gather_equals_cpu_gather(aggregation: str) -> None:
+    """The torch gather used on CUDA gives what the NumPy gather used on the CPU gives."""
+    from pipeline.extract import _aggregate
+
+    g = torch.Generator().manual_seed(0)
+    hidden = [torch.randn(3, 7, 5, generator=g) for _ in range(4)]
+    bsel = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2])
+    tsel = np.array([1, 2, 3, 0, 6, 2, 3, 4, 5])
+    seg = np.array([0, 0, 1, 2, 3, 4, 4, 4, 5]) if aggregation == "mean" else np.arange(9)
+    n = int(seg.max()) + 1
+    cpu = _aggregate(hidden, bsel, tsel, seg, n, aggregation, on_device=False)
+    dev = _aggregate(hidden, bsel, tsel, seg, n, aggregation, on_device=True)
+    assert cpu.shape == dev.shape == (4, n, 5) and cpu.dtype == dev.dtype == np.float16
+    np.testing.assert_allclose(cpu.astype(np.float32), dev.astype(np.float32), rtol=1e-3, atol=1e-3)
+    if aggregation == "mean":  # word 4 is the mean of tokens (2, 2..4)
+        want = torch.stack([h[2, 2:5].mean(0) for h in hidden]).numpy()
+        np.testing.assert_allclose(cpu[:, 4].astype(np.float32), want, rtol=1e-3, atol=1e-3)
