@@ -18,9 +18,10 @@ Layout of a store directory (written atomically, see :mod:`pipeline.atomic`):
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -67,7 +68,7 @@ class ActivationWriter:
         self._mm: np.memmap | None = None
         self._committed = False
 
-    def __enter__(self) -> "ActivationWriter":
+    def __enter__(self) -> ActivationWriter:
         self._tmp = self._ctx.__enter__()
         self._mm = np.memmap(self._tmp / ACTS_FILE, dtype=np.float16, mode="w+", shape=self.shape)
         return self

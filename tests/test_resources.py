@@ -57,7 +57,8 @@ def test_cached_file_with_wrong_hash_names_both_hashes(tmp_path: Path) -> None:
     assert res.sha256 in msg and hashlib.sha256(b"tampered").hexdigest() in msg
 
 
-def test_download_failure_without_network_is_one_clear_sentence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_download_failure_without_network_is_one_clear_sentence(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     res = _res(tmp_path, b"x")
     fake = subprocess.CompletedProcess([], 1, "", "WARNING: Retrying ... NewConnectionError('Failed to establish a "
                                        "new connection: [Errno 101] Network is unreachable')\nERROR: No matching "
@@ -147,7 +148,8 @@ def test_extract_tree_copies_only_the_prefix(tmp_path: Path) -> None:
     (tmp_path / "downloads" / res.filename).write_bytes(data)
     dest = tmp_path / "out"
     resources.extract_tree(res, "m/model/", dest, tmp_path)
-    assert sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file()) == ["config.json", "sub/x.txt"]
+    got = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
+    assert got == ["config.json", "sub/x.txt"]
 
 
 def test_licensed_corpus_missing_says_where_and_what_instead(tmp_path: Path) -> None:

@@ -11,7 +11,8 @@ from pipeline.corpora.types import TaggedCorpus
 from pipeline.corpora.wordtag import parse_word_tag, read_word_tag
 from pipeline.errors import ConfigError, CorpusFormatError
 
-WSJ_LIKE = "Pierre/NNP Vinken/NNP ,/, 61/CD years/NNS old/JJ ./.\n1/2/CD of/IN AT&T/NNP\nMr./NNP Vinken/NNP is/VBZ chairman/NN ./."
+WSJ_LIKE = ("Pierre/NNP Vinken/NNP ,/, 61/CD years/NNS old/JJ ./.\n1/2/CD of/IN AT&T/NNP\n"
+            "Mr./NNP Vinken/NNP is/VBZ chairman/NN ./.")
 
 
 def test_word_tag_splits_on_the_last_slash_and_needs_no_final_newline(tmp_path: Path) -> None:

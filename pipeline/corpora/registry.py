@@ -17,9 +17,10 @@ Paper profile (corpora the user supplies under ``corpora_dir``; LDC licences whe
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
 
 from pipeline import resources
 from pipeline.corpora.splits import contiguous_split
@@ -165,7 +166,8 @@ PROBE_TASKS: dict[str, ProbeTask] = {
                   "SILVER chunks: rule chunker over the gold WSJ-sample POS tags", _load_chunk_wsj),
         ProbeTask("pos-brown", "pos", "offline", "gold", "POS, Brown corpus (npm), 12 universal tags", _load_pos_brown),
         ProbeTask("pos-ptb", "pos", "paper", "gold", "POS, Penn Treebank WSJ 02-21/22/23 (LDC)", _load_pos_ptb),
-        ProbeTask("pos-ewt", "pos", "paper", "gold", "POS, UD English-EWT XPOS (free PTB-tagset substitute)", _load_pos_ewt),
+        ProbeTask("pos-ewt", "pos", "paper", "gold", "POS, UD English-EWT XPOS (free PTB-tagset substitute)",
+                  _load_pos_ewt),
         ProbeTask("chunk-conll2000", "chunk", "paper", "gold", "Chunking, CoNLL-2000", _load_chunk_conll2000),
         ProbeTask("sem-pmb", "sem", "paper", "gold", "Semantic tags, Parallel Meaning Bank", _load_sem_pmb),
         ProbeTask("ccg-ccgbank", "ccg", "paper", "gold", "CCG supertags, CCGbank 02-21/00/23 (LDC)", _load_ccg),

@@ -7,8 +7,8 @@ blank line after each sentence (the CoNLL convention).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from pipeline.atomic import write_text
 from pipeline.corpora.types import TaggedCorpus, TaggedSentence

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 
 @dataclass(frozen=True)
@@ -40,9 +40,9 @@ class TaggedCorpus:
         name: str,
         sentences: Iterable[tuple[Sequence[str], Sequence[str]]],
         provenance: dict[str, str] | None = None,
-    ) -> "TaggedCorpus":
+    ) -> TaggedCorpus:
         """Build a corpus from ``(words, labels)`` pairs."""
-        sents = tuple(TaggedSentence(tuple(w), tuple(l)) for w, l in sentences)
+        sents = tuple(TaggedSentence(tuple(ws), tuple(ls)) for ws, ls in sentences)
         return cls(name=name, sentences=sents, provenance=dict(provenance or {}))
 
     def __len__(self) -> int:
@@ -65,15 +65,15 @@ class TaggedCorpus:
         """Sentences as lists of words (the extractor's input)."""
         return [list(s.words) for s in self.sentences]
 
-    def subset(self, sentences: Sequence[TaggedSentence], suffix: str) -> "TaggedCorpus":
+    def subset(self, sentences: Sequence[TaggedSentence], suffix: str) -> TaggedCorpus:
         """A corpus of the given sentences with this corpus's provenance."""
         return TaggedCorpus(f"{self.name}:{suffix}", tuple(sentences), dict(self.provenance))
 
-    def relabel(self, name: str, labels: Sequence[Sequence[str]], note: str) -> "TaggedCorpus":
+    def relabel(self, name: str, labels: Sequence[Sequence[str]], note: str) -> TaggedCorpus:
         """Same words, new labels (e.g. silver chunks from gold POS); ``note`` goes to provenance."""
         if len(labels) != len(self.sentences):
             raise ValueError(f"{len(labels)} label rows for {len(self.sentences)} sentences")
-        sents = tuple(TaggedSentence(s.words, tuple(l)) for s, l in zip(self.sentences, labels))
+        sents = tuple(TaggedSentence(s.words, tuple(ls)) for s, ls in zip(self.sentences, labels))
         prov = dict(self.provenance)
         prov["labels"] = note
         return TaggedCorpus(name, sents, prov)

@@ -1,0 +1,145 @@
+"""LCA: NeuroX ranking on a hand-checked example, minimal-set search vs exhaustive, analysis."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from pipeline.neurons import layer_distribution, lca, neuron_ordering, oracle_probe, smallest_k, top_neurons
+from pipeline.probe import LayerProbes, ProbeInputError
+
+FAST = dict(epochs=8, batch_size=64, lr=1e-2)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+# 5 neurons x 2 classes; each class's |w| sums to 1 and has no ties, signs mixed.
+# class 0 by |w|: n0 .55, n2 .30, n1 .10, n4 .04, n3 .01 -> cumulative .55 .85 .95 .99 1
+# class 1 by |w|: n3 .65, n1 .23, n4 .09, n2 .025, n0 .005 -> cumulative .65 .88 .97 .995 1
+HAND_W = np.array([[0.55, -0.005], [-0.10, 0.23], [0.30, 0.025], [-0.01, -0.65], [0.04, 0.09]], dtype=np.float32)
+
+
+def test_top_neurons_hand_checked() -> None:
+    union, per_class = top_neurons(HAND_W, 0.7, class_names=["NN", "VB"])
+    # NN needs n0 (.55) + n2 (.85 >= .7); VB needs n3 (.65) + n1 (.88 >= .7)
+    assert per_class["NN"].tolist() == [0, 2] and per_class["VB"].tolist() == [3, 1]
+    assert sorted(union.tolist()) == [0, 1, 2, 3]
+    union0, per0 = top_neurons(HAND_W, 0.0)
+    assert per0[0].tolist() == [0] and per0[1].tolist() == [3]  # at 0% each class keeps its top neuron
+    _, per1 = top_neurons(HAND_W, 1.0)
+    assert sorted(per1[0].tolist()) == [0, 1, 2, 3, 4]
+
+
+def test_neuron_ordering_hand_checked() -> None:
+    ordering, cutoffs = neuron_ordering(HAND_W, search_stride=10)
+    # p = 0..0.5: {n0, n3}; 0.6: + n2 (class 0 passes .55); 0.7: + n1 (class 1 passes .65);
+    # 0.9: + n4 (class 0 .85 < .9, class 1 .88 < .9); 1.0: nothing new
+    assert ordering.tolist() == [0, 3, 2, 1, 4]
+    assert cutoffs == [2, 2, 2, 2, 2, 2, 3, 4, 4, 5, 5]
+
+
+def test_ordering_is_a_permutation_and_starts_with_each_class_top() -> None:
+    rng = np.random.default_rng(1)
+    W = rng.normal(size=(200, 7)).astype(np.float32)
+    ordering, cutoffs = neuron_ordering(W)
+    assert sorted(ordering.tolist()) == list(range(200))
+    assert cutoffs[-1] == 200 and all(a <= b for a, b in zip(cutoffs, cutoffs[1:], strict=False))
+    tops = set(np.abs(W).argmax(0).tolist())
+    assert set(ordering[: cutoffs[0]].tolist()) == tops
+
+
+def test_ranking_rejects_bad_weights() -> None:
+    with pytest.raises(ProbeInputError, match="neurons, classes"):
+        neuron_ordering(np.zeros(5))
+    with pytest.raises(ProbeInputError, match="NaN"):
+        neuron_ordering(np.array([[np.nan, 1.0], [0.0, 1.0]]))
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_smallest_k_equals_exhaustive_on_monotone_curves(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 60))
+    curve = np.sort(rng.uniform(0, 1, n))  # non-decreasing accuracy at k = 1..n, with plateaus
+    curve = np.round(curve, 1)
+    target = float(rng.uniform(0, 1.1))
+    calls = []
+    res = smallest_k(lambda k: (calls.append(k), curve[k - 1])[1], target, range(1, n + 1))
+    hits = [k for k in range(1, n + 1) if curve[k - 1] >= target]
+    assert res["reached"] == bool(hits)
+    assert res["k"] == (hits[0] if hits else n)
+    assert len(calls) == len(set(calls)) <= int(np.ceil(np.log2(n))) + 2
+
+
+def blob_task(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """[n, 2 layers, 4 dims]: 4 classes = the signs of neurons 1 and 6; every other neuron is noise."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 4, n)
+    X = rng.normal(0, 1, (n, 2, 4))
+    X[:, 0, 1] = np.where(y & 1, 3.0, -3.0) + 0.3 * rng.normal(size=n)
+    X[:, 1, 2] = np.where(y & 2, 3.0, -3.0) + 0.3 * rng.normal(size=n)
+    return X.astype(np.float16), y
+
+
+@pytest.fixture(scope="module")
+def blobs4() -> dict[str, np.ndarray]:
+    X, y = blob_task(900)
+    return {"X": X[:600], "y": y[:600], "Xd": X[600:750], "yd": y[600:750], "Xt": X[750:], "yt": y[750:]}
+
+
+def test_minimal_set_search_matches_exhaustive_retraining(blobs4: dict) -> None:
+    """Binary search over k (retraining on top-k) returns the k of an exhaustive scan."""
+    d = blobs4
+    oracle = oracle_probe(d["X"], d["y"], d["Xd"], d["yd"], **FAST)
+    ordering, _ = neuron_ordering(oracle.coef_[0])
+    assert set(ordering[:2].tolist()) == {1, 6}  # the two informative neurons rank first
+
+    def acc(k: int) -> float:
+        p = oracle_probe(d["X"], d["y"], d["Xd"], d["yd"], neurons=np.sort(ordering[:k]), **FAST)
+        return float(p.score(d["Xd"], d["yd"])[0])
+
+    curve = [acc(k) for k in range(1, 9)]
+    target = 0.99 * float(oracle.score(d["Xd"], d["yd"])[0])
+    exhaustive = next(k for k in range(1, 9) if curve[k - 1] >= target)
+    assert smallest_k(acc, target, range(1, 9))["k"] == exhaustive == 2
+
+
+def test_layer_distribution() -> None:
+    d = layer_distribution([0, 1, 5, 9, 10, 11], dim=4, n_layers=3)
+    assert d["counts"] == [2, 1, 3]
+    assert d["fractions"] == pytest.approx([2 / 6, 1 / 6, 3 / 6])
+    assert d["mean_layer"] == pytest.approx((0 * 2 + 1 * 1 + 2 * 3) / 6)
+
+
+def test_lca_end_to_end(blobs4: dict) -> None:
+    d = blobs4
+    res = lca(d["X"], d["y"], d["Xd"], d["yd"], d["Xt"], d["yt"], label_names=["a", "b", "c", "d"], **FAST)
+    json.dumps(res)
+    ms = res["minimal_set"]
+    assert ms["k"] == 2 and sorted(ms["neurons"]) == [1, 6] and ms["reached"]
+    assert ms["layers"]["counts"] == [1, 1]
+    assert ms["accuracy"]["test"] >= 0.97
+    assert len(res["baselines"]["random"]["neurons"]) == len(res["baselines"]["bottom"]["neurons"]) == 2
+    assert res["baselines"]["bottom"]["neurons"] == res["ordering"][-2:]
+    assert res["baselines"]["bottom"]["accuracy"]["test"] < 0.5  # noise neurons only
+    assert res["ablation"]["zero_selected"]["test"] < 0.5 < res["oracle"]["test"]
+    assert res["label_names"] == ["a", "b", "c", "d"]
+    assert len(ms["evaluated"]) <= 5  # k = 8 (the oracle) + at most log2(8) + 1 retrains
+
+
+def test_lca_rejects_bad_ratio(blobs4: dict) -> None:
+    with pytest.raises(ProbeInputError, match="ratio"):
+        lca(blobs4["X"], blobs4["y"], blobs4["Xd"], blobs4["yd"], blobs4["Xt"], blobs4["yt"], ratio=1.5)
+
+
+def test_oracle_is_one_layer_over_all_neurons(blobs4: dict) -> None:
+    p = oracle_probe(blobs4["X"], blobs4["y"], **FAST)
+    assert isinstance(p, LayerProbes) and p.coef_.shape == (1, 8, 4) and p.layer_ids_ == ["all"]
