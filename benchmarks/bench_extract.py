@@ -13,9 +13,9 @@ Run in the benchmark environment (``make bench``)::
 from __future__ import annotations
 
 import argparse
-import json
 import contextlib
 import io
+import json
 import logging
 import os
 import platform
@@ -23,8 +23,9 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch

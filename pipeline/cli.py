@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from pathlib import Path
-from typing import Sequence
+from collections.abc import Sequence
 
 from pipeline.errors import LingShiftError
 
