@@ -45,8 +45,12 @@ $(BENCH)/.installed: pyproject.toml benchmarks/requirements.txt
 	$(BENCH)/bin/python -m pip install --quiet --no-deps neurox==1.0.9
 	@touch $@
 
+## Needs the MiniLM POS store: run `make repro` first (or `dvc repro extract@minilm-base-pos-wsj`).
 bench: $(BENCH)/.installed
-	$(BENCH)/bin/python benchmarks/bench_extract.py --out benchmarks/results/extract.json
+	OMP_WAIT_POLICY=PASSIVE $(BENCH)/bin/python benchmarks/bench_extract.py --model-dir models/minilm/base \
+	    --out benchmarks/results/extract.json
+	OMP_WAIT_POLICY=PASSIVE $(BENCH)/bin/python benchmarks/bench_probe.py --store activations/minilm/base/pos-wsj \
+	    --out benchmarks/results/probe.json
 
 clean-venv:
 	rm -rf $(VENV) $(BENCH)

@@ -28,10 +28,21 @@ def _parser() -> argparse.ArgumentParser:
     m = sub.add_parser("model", help="materialise a model's base weights (safetensors) under models/")
     m.add_argument("--model", required=True)
 
+    f = sub.add_parser("finetune", help="fine-tune a model's base weights on a sentence task -> models/MODEL/TASK")
+    f.add_argument("--model", required=True)
+    f.add_argument("--task", required=True)
+
     e = sub.add_parser("extract", help="extract word-level activations into activations/MODEL/VARIANT/TASK")
     e.add_argument("--model", required=True)
     e.add_argument("--variant", default="base")
     e.add_argument("--task", required=True)
+
+    for name, text in (("probe", "layer-wise probes (+ seeds, bootstrap, control task) -> results/layers/"),
+                       ("neurons", "neuron-level LCA: ranking, minimal set, per-layer spread -> results/neurons/")):
+        q = sub.add_parser(name, help=text)
+        q.add_argument("--model", required=True)
+        q.add_argument("--variant", default="base")
+        q.add_argument("--task", required=True)
 
     sub.add_parser("tasks", help="list the probing tasks and models")
     sub.add_parser("summary", help="list what the pipeline has produced so far (corpora, activation stores)")
@@ -62,11 +73,14 @@ def _run(args: argparse.Namespace) -> int:
     if args.cmd == "tasks":
         from pipeline.corpora.registry import PROBE_TASKS
         from pipeline.models import MODELS
+        from pipeline.tasks import SENTENCE_TASKS
 
         for t in PROBE_TASKS.values():
-            print(f"task  {t.name:16s} {t.profile:8s} {t.labels:6s} {t.description}")
+            print(f"probe    {t.name:16s} {t.profile:8s} {t.labels:6s} {t.description}")
+        for s in SENTENCE_TASKS.values():
+            print(f"sentence {s.name:16s} {s.profile:8s} {s.kind[:6]:6s} {s.description}")
         for m in MODELS.values():
-            print(f"model {m.name:16s} {m.source:8s} {m.family:6s} {m.description}")
+            print(f"model    {m.name:16s} {m.source:8s} {m.family:6s} {m.description}")
         return 0
     params, root = load_params(args.params)
     if args.cmd == "prepare":
@@ -76,6 +90,10 @@ def _run(args: argparse.Namespace) -> int:
         stages.model(params, root, args.model)
     elif args.cmd == "extract":
         stages.extract(params, root, args.model, args.variant, args.task)
+    elif args.cmd == "finetune":
+        stages.finetune(params, root, args.model, args.task)
+    elif args.cmd in ("probe", "neurons"):
+        getattr(stages, args.cmd)(params, root, args.model, args.variant, args.task)
     elif args.cmd == "summary":
         print(stages.summary(params, root))
     return 0

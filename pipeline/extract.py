@@ -328,8 +328,8 @@ def _aggregate(hidden: Sequence[torch.Tensor], bsel: np.ndarray, tsel: np.ndarra
     if aggregation == "mean":
         starts = np.flatnonzero(np.r_[True, seg[1:] != seg[:-1]])  # a word's tokens are consecutive
         counts = np.diff(np.r_[starts, len(seg)])
-        picked = np.add.reduceat(picked, starts, axis=1) / counts[None, :, None]
-    return picked.astype(np.float16)
+        picked = np.add.reduceat(picked, starts, axis=1) / counts[None, :, None].astype(np.float32)
+    return torch.from_numpy(picked).to(torch.float16).numpy()  # torch's cast is ~4x faster than NumPy's
 
 
 def extract_array(tokenizer: Any, model: Any, sentences: Sequence[Sequence[str]], **kwargs: Any) -> np.ndarray:

@@ -7,7 +7,7 @@ import platform
 import sys
 from typing import Any
 
-_PACKAGES = ("torch", "transformers", "tokenizers", "safetensors", "numpy", "pydantic", "dvc")
+_PACKAGES = ("torch", "transformers", "tokenizers", "safetensors", "numpy", "pydantic", "accelerate", "datasets", "dvc")
 
 
 def library_versions() -> dict[str, str]:

@@ -58,19 +58,29 @@ class ActivationWriter:
             w.commit(offsets, words, labels, label_names, splits, meta)
     """
 
-    def __init__(self, path: Path, n_words: int, n_layers: int, dim: int) -> None:
+    def __init__(self, path: Path, n_words: int, n_layers: int, dim: int, buffer_mb: float = 1024) -> None:
+        """A store of ``[layers, words, dim]`` float16 at ``path``.
+
+        Up to ``buffer_mb`` the activations are gathered in memory and written in one sequential
+        pass at commit (scattered writes into a fresh memmap cost page faults); above it they go
+        straight into the memory-mapped file, so memory stays bounded.
+        """
         if n_words <= 0 or n_layers <= 0 or dim <= 0:
             raise StoreError(f"cannot create a store of shape words={n_words} layers={n_layers} dim={dim}")
         self.path = Path(path)
         self.shape = (n_layers, n_words, dim)
         self._ctx = atomic_dir(self.path)
         self._tmp: Path | None = None
-        self._mm: np.memmap | None = None
+        self._mm: np.ndarray | None = None
+        self._in_memory = n_layers * n_words * dim * 2 <= buffer_mb * 2**20
         self._committed = False
 
     def __enter__(self) -> ActivationWriter:
         self._tmp = self._ctx.__enter__()
-        self._mm = np.memmap(self._tmp / ACTS_FILE, dtype=np.float16, mode="w+", shape=self.shape)
+        if self._in_memory:
+            self._mm = np.empty(self.shape, dtype=np.float16)
+        else:
+            self._mm = np.memmap(self._tmp / ACTS_FILE, dtype=np.float16, mode="w+", shape=self.shape)
         return self
 
     def write_rows(self, rows: np.ndarray, acts: np.ndarray) -> None:
@@ -107,8 +117,9 @@ class ActivationWriter:
             raise StoreError("labels must be one id per word, each an index into label_names")
         if list(label_names) != sorted(label_names):
             raise StoreError("label_names must be sorted")
-        self._mm.flush()
-        del self._mm
+        if self._in_memory:
+            self._mm.tofile(self._tmp / ACTS_FILE)
+        del self._mm  # a memmap is unmapped; the page cache holds the data (a killed process loses nothing)
         self._mm = None
         np.save(self._tmp / "offsets.npy", offs, allow_pickle=False)
         np.save(self._tmp / "labels.npy", labs, allow_pickle=False)

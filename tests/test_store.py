@@ -11,10 +11,11 @@ import pytest
 from pipeline.store import ACTS_FILE, ActivationStore, ActivationWriter, StoreError
 
 
-def _write(path: Path, acts: np.ndarray, labels: list[int], offsets: list[int], rows_order: np.ndarray | None = None):
+def _write(path: Path, acts: np.ndarray, labels: list[int], offsets: list[int], rows_order: np.ndarray | None = None,
+           buffer_mb: float = 1024):
     n, layers, dim = acts.shape
     words = [[f"w{i}" for i in range(offsets[s], offsets[s + 1])] for s in range(len(offsets) - 1)]
-    with ActivationWriter(path, n, layers, dim) as w:
+    with ActivationWriter(path, n, layers, dim, buffer_mb=buffer_mb) as w:
         order = rows_order if rows_order is not None else np.arange(n)
         for chunk in np.array_split(order, 3):
             w.write_rows(chunk, acts[chunk])
@@ -22,11 +23,12 @@ def _write(path: Path, acts: np.ndarray, labels: list[int], offsets: list[int], 
                  {"model": "toy"})
 
 
-def test_round_trip_in_any_row_order(tmp_path: Path) -> None:
+@pytest.mark.parametrize("buffer_mb", [1024, 0], ids=["in-memory", "memmap"])
+def test_round_trip_in_any_row_order(tmp_path: Path, buffer_mb: float) -> None:
     rng = np.random.default_rng(0)
     acts = rng.normal(size=(10, 4, 6)).astype(np.float32)
     labels = rng.integers(0, 3, size=10).tolist()
-    _write(tmp_path / "s", acts, labels, [0, 3, 6, 8, 10], rows_order=rng.permutation(10))
+    _write(tmp_path / "s", acts, labels, [0, 3, 6, 8, 10], rows_order=rng.permutation(10), buffer_mb=buffer_mb)
     st = ActivationStore(tmp_path / "s")
     assert st.activations.shape == (10, 4, 6)
     np.testing.assert_allclose(st.activations, acts.astype(np.float16))
