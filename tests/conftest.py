@@ -9,6 +9,7 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import pytest
+import torch
 
 
 @pytest.fixture(scope="session")
@@ -25,3 +26,15 @@ def minilm(minilm_dir: Path):  # noqa: ANN201
     from pipeline import models
 
     return models.load(minilm_dir, "cpu")
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():  # noqa: ANN201
+    """Tiny matrices: one torch thread is fastest and immune to a busy machine's thread contention.
+
+    Modules use it with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -7,19 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from test_probe import FAST, make_store
 
 from pipeline.control import control_labels, control_task_store, label_distribution, selectivity
 from pipeline.probe import ProbeInputError
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 WORDS = "the cat sat on the mat and the dog sat on the cat".split()

@@ -236,13 +236,7 @@ _CLASS = {"bert": "BertTokenizer", "roberta": "RobertaTokenizer", "xlnet": "XLNe
 _MODEL_CLASS = {"bert": "BertModel", "roberta": "RobertaModel", "xlnet": "XLNetModel"}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """Tiny matrices: one thread is fastest and immune to a busy machine's thread contention."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from pipeline.neurons import layer_distribution, lca, neuron_ordering, oracle_probe, smallest_k, top_neurons
 from pipeline.probe import LayerProbes, ProbeInputError
@@ -14,12 +13,7 @@ from pipeline.probe import LayerProbes, ProbeInputError
 FAST = dict(epochs=8, batch_size=64, lr=1e-2)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # 5 neurons x 2 classes; each class's |w| sums to 1 and has no ties, signs mixed.

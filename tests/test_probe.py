@@ -16,13 +16,7 @@ from pipeline.store import ActivationStore, ActivationWriter
 FAST = dict(epochs=8, batch_size=64, lr=1e-2)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Toy problems gain nothing from threads, and on a busy 2-core box threads only wait on each other."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def blobs(n: int, n_layers: int = 3, dim: int = 6, classes: int = 3, seed: int = 0,
