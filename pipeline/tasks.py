@@ -413,9 +413,13 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
     """A quick TCP check of the hub endpoint (True when a proxy is configured: let the client try)."""
     if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
         return True
-    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    from huggingface_hub import constants  # the client's own endpoint (honours HF_ENDPOINT)
+
+    url = urlparse(constants.ENDPOINT)
+    if not url.hostname:
+        return True
     try:
-        with socket.create_connection((url.hostname or "huggingface.co", url.port or 443), timeout=timeout):
+        with socket.create_connection((url.hostname, url.port or 443), timeout=timeout):
             return True
     except OSError:
         return False
