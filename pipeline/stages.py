@@ -126,7 +126,8 @@ def probe(params: Params, root: Path, model_name: str, variant: str, task: str) 
     seeds = params.probe.seeds
     t0 = time.perf_counter()
     trained, first = probe_store(st, seed=seeds[0], **kw)
-    unc = probe_with_uncertainty(st, seeds=seeds, n_boot=params.probe.n_boot, boot_seed=params.seed, **kw)
+    unc = probe_with_uncertainty(st, seeds=seeds, n_boot=params.probe.n_boot, boot_seed=params.seed,
+                                 trained=trained, **kw)
     control = control_task_store(st, seed=seeds[0], task_result=first, **kw) if params.probe.control_task else None
     result = {
         "model": model_name, "variant": variant, "task": task, "layers": unc["layers"],

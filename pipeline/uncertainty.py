@@ -103,27 +103,38 @@ def over_seeds(run: Callable[[int], Sequence[float]], seeds: Sequence[int] = (0,
             "std": std.tolist(), "min": runs.min(0).tolist(), "max": runs.max(0).tolist()}
 
 
-def _test_correct(store: Any, seeds: Sequence[int], params: dict[str, Any]) -> tuple[np.ndarray, list[Any], Any]:
-    """Per-seed test correctness ``bool [seeds, layers, words]`` of layer probes on a store."""
+def _test_correct(store: Any, seeds: Sequence[int], params: dict[str, Any],
+                  trained: Any = None) -> tuple[np.ndarray, list[Any], Any]:
+    """Per-seed test correctness ``bool [seeds, layers, words]`` of layer probes on a store.
+
+    ``trained``: a probe already fitted on this store with these params; it stands in for its seed.
+    """
     from pipeline.probe import LayerProbes
 
     acts, lab = store.activations, store.labels
     r = {s: store.split_rows(s) for s in ("train", "dev", "test")}
     out, probe = [], None
     for seed in seeds:
-        probe = LayerProbes(**dict(params, seed=int(seed)))
-        probe.fit(acts[r["train"]], lab[r["train"]], acts[r["dev"]], lab[r["dev"]], label_names=store.label_names)
+        if trained is not None and trained.seed == int(seed):
+            probe = trained
+        else:
+            probe = LayerProbes(**dict(params, seed=int(seed)))
+            probe.fit(acts[r["train"]], lab[r["train"]], acts[r["dev"]], lab[r["dev"]],
+                      label_names=store.label_names)
         out.append(probe.correct(acts[r["test"]], lab[r["test"]]))
     return np.stack(out), probe.layer_ids_, probe
 
 
 def probe_with_uncertainty(store: Any, seeds: Sequence[int] = (0, 1, 2), n_boot: int = 1000, alpha: float = 0.05,
-                           boot_seed: int = 0, **params: Any) -> dict[str, Any]:
+                           boot_seed: int = 0, trained: Any = None, **params: Any) -> dict[str, Any]:
     """Layer probes on a store repeated over ``seeds``: per-seed test accuracy, mean and std, and a
-    bootstrap CI over test words of the seed-averaged accuracy (JSON-friendly)."""
+    bootstrap CI over test words of the seed-averaged accuracy (JSON-friendly).
+
+    ``trained``: a probe already fitted with one of ``seeds`` and these ``params`` (not retrained).
+    """
     if len(seeds) == 0:
         raise UncertaintyInputError("seeds is empty; pass at least one seed (default 0, 1, 2).")
-    correct, layers, _ = _test_correct(store, seeds, params)
+    correct, layers, _ = _test_correct(store, seeds, params, trained)
     acc = correct.mean(-1)  # [seeds, layers]
     ci = bootstrap_ci(correct.mean(0), n_boot=n_boot, alpha=alpha, seed=boot_seed)
     return {"layers": layers, "seeds": [int(s) for s in seeds], "per_seed": acc.tolist(),

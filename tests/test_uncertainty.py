@@ -122,3 +122,24 @@ def test_store_level_seed_repeats_and_paired_comparison(tmp_path: Path) -> None:
     other = write_store(tmp_path / "other", acts(1.0)[:200], y[:200], ["A", "B", "C"])
     with pytest.raises(UncertaintyInputError, match="same test words"):
         compare_stores(base, other)
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_a_trained_probe_stands_in_for_its_seed(tmp_path: Path) -> None:
+    from pipeline.probe import LayerProbes, probe_store
+
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 3, 300)
+    X = rng.normal(0, 1, (300, 2, 4))
+    X[:, 1] += rng.normal(0, 3, (3, 4))[y]
+    st = write_store(tmp_path / "s", X, y, ["A", "B", "C"])
+    fast = dict(epochs=4, batch_size=64, lr=1e-2)
+    seed0, _ = probe_store(st, seed=0, **fast)
+    plain = probe_with_uncertainty(st, seeds=(0, 1), n_boot=100, **fast)
+    assert probe_with_uncertainty(st, seeds=(0, 1), n_boot=100, trained=seed0, **fast) == plain
+    r = {s: st.split_rows(s) for s in ("train", "dev", "test")}
+    weak = LayerProbes(seed=0, epochs=1, batch_size=64, lr=1e-4)
+    weak.fit(st.activations[r["train"]], st.labels[r["train"]], label_names=st.label_names)
+    used = probe_with_uncertainty(st, seeds=(0, 1), n_boot=100, trained=weak, **fast)
+    np.testing.assert_allclose(used["per_seed"][0], weak.score(st.activations[r["test"]], st.labels[r["test"]]))
+    assert used["per_seed"][1] == plain["per_seed"][1]
