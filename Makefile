@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv repro test test-fast lint bench bench-venv clean-venv resources
+.PHONY: venv repro check paper-dry test test-fast lint bench bench-venv clean-venv resources
 
 venv: $(STAMP)
 
@@ -16,11 +16,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-## Run the offline default pipeline (dvc repro) and say where the outputs are.
+## Run the pipeline of the active profile (dvc repro; offline by default) and say where the report is.
 repro: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" dvc repro
 	@$(BIN)/python -m pipeline summary
-	@echo "Outputs: data/<task>/ (splits), activations/<model>/<variant>/<task>/ (float16 memmap); see README 'Outputs'."
+	@echo "Report: results/report.md (claims: results/claims.json, plots: results/plots/). See README 'Outputs'."
+
+## Regression gate: this run's results vs the committed baseline (exit 1 on a regression).
+check: $(STAMP)
+	$(BIN)/python -m pipeline check
+
+## The paper profile's whole DAG, without running anything (switches params.yaml there and back).
+paper-dry: $(STAMP)
+	$(BIN)/python -m pipeline profile paper
+	PATH="$(CURDIR)/$(BIN):$$PATH" dvc repro --dry --force; rc=$$?; $(BIN)/python -m pipeline profile offline; exit $$rc
 
 ## Run the test suite (unit + integration on the real offline resources).
 test: $(STAMP)

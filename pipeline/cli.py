@@ -44,6 +44,23 @@ def _parser() -> argparse.ArgumentParser:
         q.add_argument("--variant", default="base")
         q.add_argument("--task", required=True)
 
+    sub.add_parser("report", help="evaluate the claims; write results/report.md, claims.json, metrics.json, plots/")
+
+    c = sub.add_parser("check", help="regression gate: compare results/ with a baseline; exit 0 ok, 1 regression",
+                       description="Compare the run's probe accuracies, fine-tuned scores and claims with a committed "
+                                   "baseline. Exit 0: within tolerance; 1: a metric moved beyond its tolerance, or a "
+                                   "PASSing claim no longer passes; 2: unusable input.")
+    c.add_argument("--baseline", help="baseline file (default: baselines/<profile>.json)")
+    c.add_argument("--results", help="results folder (default: paths.results in params)")
+    c.add_argument("--tolerance", action="append", metavar="FAMILY=POINTS",
+                   help="override a metric family's tolerance, e.g. layer_accuracy=1.5 (repeatable)")
+    c.add_argument("--allow-improvements", action="store_true", help="fail only on drops, not on gains")
+    c.add_argument("--only-problems", action="store_true", help="print only the rows that are not ok")
+    c.add_argument("--write-baseline", action="store_true", help="record the current results as the baseline")
+
+    pf = sub.add_parser("profile", help="show the active profile, or switch params.yaml to profiles/NAME.yaml")
+    pf.add_argument("name", nargs="?", help="offline (default profile) or paper")
+
     sub.add_parser("tasks", help="list the probing tasks and models")
     sub.add_parser("summary", help="list what the pipeline has produced so far (corpora, activation stores)")
     return p
@@ -82,7 +99,14 @@ def _run(args: argparse.Namespace) -> int:
         for m in MODELS.values():
             print(f"model    {m.name:16s} {m.source:8s} {m.family:6s} {m.description}")
         return 0
+    if args.cmd == "profile":
+        from pipeline.profiles import show_or_switch
+
+        print(show_or_switch(args.params, args.name))
+        return 0
     params, root = load_params(args.params)
+    if args.cmd == "check":
+        return _check(args, params, root)
     if args.cmd == "prepare":
         for task in args.task or params.probe_tasks:
             stages.prepare(params, root, task)
@@ -94,9 +118,28 @@ def _run(args: argparse.Namespace) -> int:
         stages.finetune(params, root, args.model, args.task)
     elif args.cmd in ("probe", "neurons"):
         getattr(stages, args.cmd)(params, root, args.model, args.variant, args.task)
+    elif args.cmd == "report":
+        out = stages.report(params, root)
+        print(f"Report: {out}")
     elif args.cmd == "summary":
         print(stages.summary(params, root))
     return 0
+
+
+def _check(args: argparse.Namespace, params, root) -> int:  # noqa: ANN001
+    from pipeline import check
+
+    results = root / (args.results or params.paths.results)
+    baseline = root / (args.baseline or f"baselines/{params.profile}.json")
+    tol = check.parse_tolerances(args.tolerance)
+    if args.write_baseline:
+        check.write_baseline(results, baseline, params.profile, tol)
+        print(f"baseline written: {baseline}")
+        return 0
+    code, table = check.run_check(results, baseline, args.allow_improvements, tol, args.only_problems)
+    print(f"Regression gate: {results} vs {baseline}")
+    print(table)
+    return code
 
 
 def _resources(args: argparse.Namespace, resources) -> int:  # noqa: ANN001

@@ -492,7 +492,8 @@ def _write_outputs(base_dir: Path, out_dir: Path, task: SentenceTask, params: Fi
                 shutil.copyfile(base_dir / f, tmp / f)
         head = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()
                 if not k.startswith(prefix)}
-        save_file(head, str(tmp / HEAD_WEIGHTS), metadata={"format": "pt", "task": task.name})
+        # one metadata key: safetensors writes a map in random order, and the bytes must be reproducible
+        save_file(head, str(tmp / HEAD_WEIGHTS), metadata={"format": "pt"})
         write_json(tmp / HEAD_INFO, {
             "task": task.name, "kind": task.kind, "label_names": list(task.label_names), "pair": task.pair,
             "num_labels": task.num_labels, "problem_type": model.config.problem_type,
@@ -501,13 +502,21 @@ def _write_outputs(base_dir: Path, out_dir: Path, task: SentenceTask, params: Fi
         })
         _verify_encoder(tmp, encoder)
         metrics["total_seconds"] = round(time.perf_counter() - t_start, 2)
-        write_json(tmp / METRICS, _json_safe(metrics))
+        # Inside the model directory only what the training determines: no timings, so that a re-run
+        # with the same result leaves the directory's hash (and DVC's downstream stages) unchanged.
+        write_json(tmp / METRICS, _json_safe(_without_timings(metrics)))
         write_json(tmp / PROVENANCE, _json_safe(stamp(
             params.model_dump(mode="json"), seed=params.seed, task=task.name, task_source=data.provenance,
             split_sizes=data.counts(), base=_display_path(base_dir),
             base_model_sha256=sha256_file(base_dir / "model.safetensors"),
-            device={k: v for k, v in device.items()}, trainer_versions=_trainer_versions(), log_history=log_history,
+            device={k: v for k, v in device.items()}, trainer_versions=_trainer_versions(),
+            log_history=[_without_timings(entry) for entry in log_history],
         )))
+
+
+def _without_timings(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` without wall-clock fields (``*_seconds``, ``*_runtime``, ``*_per_second``)."""
+    return {k: v for k, v in record.items() if not k.endswith(("_seconds", "_runtime", "_per_second"))}
 
 
 def _trainer_versions() -> dict[str, str]:

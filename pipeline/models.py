@@ -116,7 +116,7 @@ def _download_hub(spec: ModelSpec, dest: Path) -> None:
             f"cannot download {spec.hub_id} from the Hugging Face hub ({type(err).__name__}: "
             f"{str(err).splitlines()[0][:160] if str(err) else 'no detail'}).",
             "The paper profile needs internet access; the offline default profile uses the packaged "
-            "model 'minilm' (params.yaml: profile: offline).",
+            "model 'minilm' (switch back with: python -m pipeline profile offline).",
         ) from None
 
 

@@ -436,7 +436,7 @@ def hub_glue(config: str) -> Mapping[str, Any]:
     Any failure becomes one :class:`ResourceError` sentence naming what is missing.
     """
     offline_hint = ("The offline default tasks 'sentiment' and 'hedge' need no hub "
-                    "(params.yaml: profile: offline).")
+                    "(switch with: python -m pipeline profile offline).")
     try:
         import datasets
         import huggingface_hub.constants as hub_constants

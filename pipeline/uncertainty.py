@@ -45,6 +45,16 @@ def bootstrap_counts(n_words: int, n_boot: int = 1000, seed: int = 0, chunk: int
         yield np.bincount(flat, minlength=m * n_words).reshape(m, n_words).astype(np.float64)
 
 
+def bootstrap_replicates(corrects: Sequence[Any], n_boot: int = 1000, seed: int = 0) -> list[np.ndarray]:
+    """Bootstrap accuracies ``float [replicates, layers]`` of each correctness matrix ``[layers, words]``,
+    all scored on the *same* resampled words (so any statistic across them is paired)."""
+    cs = [_as_correct(c, f"corrects[{i}]") for i, c in enumerate(corrects)]
+    if len({c.shape[1] for c in cs}) != 1:
+        raise UncertaintyInputError(f"the correctness matrices cover different numbers of words "
+                                    f"({sorted({c.shape[1] for c in cs})}); pairing needs the same test words.")
+    return _replicates(cs, n_boot, seed)
+
+
 def _replicates(corrects: Sequence[np.ndarray], n_boot: int, seed: int) -> list[np.ndarray]:
     """Bootstrap accuracies ``[replicates, layers]`` for each correctness matrix, same resamples."""
     n = corrects[0].shape[1]
@@ -126,20 +136,26 @@ def _test_correct(store: Any, seeds: Sequence[int], params: dict[str, Any],
 
 
 def probe_with_uncertainty(store: Any, seeds: Sequence[int] = (0, 1, 2), n_boot: int = 1000, alpha: float = 0.05,
-                           boot_seed: int = 0, trained: Any = None, **params: Any) -> dict[str, Any]:
+                           boot_seed: int = 0, trained: Any = None, keep_correct: bool = False,
+                           **params: Any) -> dict[str, Any]:
     """Layer probes on a store repeated over ``seeds``: per-seed test accuracy, mean and std, and a
     bootstrap CI over test words of the seed-averaged accuracy (JSON-friendly).
 
     ``trained``: a probe already fitted with one of ``seeds`` and these ``params`` (not retrained).
+    ``keep_correct``: also return ``"correct"``, the per-word correctness ``bool [seeds, layers, words]``
+    (a NumPy array, not JSON) so that deltas can later be bootstrapped paired.
     """
     if len(seeds) == 0:
         raise UncertaintyInputError("seeds is empty; pass at least one seed (default 0, 1, 2).")
     correct, layers, _ = _test_correct(store, seeds, params, trained)
     acc = correct.mean(-1)  # [seeds, layers]
     ci = bootstrap_ci(correct.mean(0), n_boot=n_boot, alpha=alpha, seed=boot_seed)
-    return {"layers": layers, "seeds": [int(s) for s in seeds], "per_seed": acc.tolist(),
-            "mean": acc.mean(0).tolist(), "std": (acc.std(0, ddof=1) if len(seeds) > 1 else 0 * acc[0]).tolist(),
-            "bootstrap": ci, "label_names": list(store.label_names)}
+    out = {"layers": layers, "seeds": [int(s) for s in seeds], "per_seed": acc.tolist(),
+           "mean": acc.mean(0).tolist(), "std": (acc.std(0, ddof=1) if len(seeds) > 1 else 0 * acc[0]).tolist(),
+           "bootstrap": ci, "label_names": list(store.label_names)}
+    if keep_correct:
+        out["correct"] = correct
+    return out
 
 
 def compare_stores(base: Any, other: Any, seeds: Sequence[int] = (0, 1, 2), n_boot: int = 1000, alpha: float = 0.05,

@@ -96,10 +96,11 @@ def test_finetune_lands_outputs_and_reloads_bit_for_bit(tiny_base: Path, tmp_pat
         assert (out / f).read_bytes() == (tiny_base / f).read_bytes()
 
     saved = json.loads((out / "metrics.json").read_text())
-    assert saved == json.loads(json.dumps(metrics))
+    assert metrics["train_seconds"] > 0 and metrics["total_seconds"] > 0  # timings: in the results copy only
+    assert saved == {k: v for k, v in json.loads(json.dumps(metrics)).items() if not k.endswith("_seconds")}
     assert set(saved["dev"]) == {"accuracy", "macro_f1"} and set(saved["test"]) == {"accuracy", "macro_f1"}
     assert saved["examples"] == {"train": 32, "dev": 4, "test": 4} and saved["steps"] == 4
-    assert saved["majority_baseline"]["test"]["accuracy"] == 0.5 and saved["train_seconds"] > 0
+    assert saved["majority_baseline"]["test"]["accuracy"] == 0.5
     prov = json.loads((out / "finetune.json").read_text())
     assert prov["seed"] == 42 and prov["config"]["lr"] == 5e-5 and prov["versions"]["torch"]
     assert prov["split_sizes"] == {"train": 32, "dev": 4, "test": 4}
@@ -161,6 +162,10 @@ def test_same_seed_same_weights_other_seed_other_weights(tiny_base: Path, tmp_pa
     assert not all(torch.equal(a[k], c[k]) for k in a)
     ha, hb = (load_file(str(tmp_path / n / "head.safetensors")) for n in "ab")
     assert all(torch.equal(ha[k], hb[k]) for k in ha)
+    # the whole directory is byte-identical, so DVC sees an unchanged output and skips what follows
+    files = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert files == sorted(p.name for p in (tmp_path / "b").iterdir())
+    assert [f for f in files if (tmp_path / "a" / f).read_bytes() != (tmp_path / "b" / f).read_bytes()] == []
 
 
 def test_keep_best_and_early_stopping(tiny_base: Path, tmp_path: Path) -> None:

@@ -143,3 +143,17 @@ def test_a_trained_probe_stands_in_for_its_seed(tmp_path: Path) -> None:
     used = probe_with_uncertainty(st, seeds=(0, 1), n_boot=100, trained=weak, **fast)
     np.testing.assert_allclose(used["per_seed"][0], weak.score(st.activations[r["test"]], st.labels[r["test"]]))
     assert used["per_seed"][1] == plain["per_seed"][1]
+
+
+def test_bootstrap_replicates_share_resamples() -> None:
+    from pipeline.uncertainty import UncertaintyInputError, bootstrap_replicates
+
+    rng = np.random.default_rng(0)
+    a = rng.random((3, 50)) < 0.7
+    ra, rb = bootstrap_replicates([a, a], n_boot=64, seed=5)
+    assert ra.shape == (64, 3)
+    np.testing.assert_array_equal(ra, rb)  # same words resampled for both -> identical replicates
+    (rc,) = bootstrap_replicates([a], n_boot=64, seed=5)
+    np.testing.assert_array_equal(ra, rc)  # and reproducible from the seed
+    with pytest.raises(UncertaintyInputError, match="different numbers of words"):
+        bootstrap_replicates([a, a[:, :10]])

@@ -1,0 +1,140 @@
+"""The regression gate on constructed results: passes within tolerance, fails on a regression."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from resultkit import FLAT, layer_json, offline_like, write, write_layers
+
+from pipeline import check
+from pipeline.claims import evaluate_claims
+from pipeline.cli import main
+from pipeline.results import load_results
+
+
+def _claims_file(results: Path) -> None:
+    claims = evaluate_claims(load_results(results), n_boot=200, seed=0)
+    (results / "claims.json").write_text(json.dumps({"claims": claims}), encoding="utf-8")
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> tuple[Path, Path]:
+    """A results folder and a baseline made from it."""
+    results = tmp_path / "results"
+    offline_like(results)
+    _claims_file(results)
+    baseline = tmp_path / "baselines" / "offline.json"
+    check.write_baseline(results, baseline, "offline")
+    return results, baseline
+
+
+def test_identical_run_passes(run: tuple[Path, Path]) -> None:
+    code, table = check.run_check(*run)
+    assert code == 0
+    assert table.splitlines()[-1].endswith("-> PASS")
+    assert "layer_accuracy/minilm/base/pos-wsj/0" in table and "claim C5" in table
+
+
+def test_baseline_records_metrics_claims_and_tolerances(run: tuple[Path, Path]) -> None:
+    b = json.loads(run[1].read_text())
+    assert b["format"] == 1 and b["profile"] == "offline"
+    assert b["metrics"]["layer_accuracy/minilm/base/pos-wsj/3"] == pytest.approx(90.0)
+    assert b["metrics"]["finetune_score/minilm/sentiment"] == pytest.approx(84.0)
+    assert b["claims"]["C5"] == "PASS" and b["claims"]["C3"] == "NOT APPLICABLE"
+    assert b["tolerances"] == check.DEFAULT_TOLERANCES
+
+
+def _shift_layer(results: Path, variant: str, layer: int, delta: float) -> None:
+    acc = list(FLAT)
+    acc[layer] += delta
+    write(results / "layers" / "minilm" / variant / "pos-wsj.json", layer_json("minilm", variant, "pos-wsj", acc))
+
+
+def test_change_within_tolerance_passes(run: tuple[Path, Path]) -> None:
+    results, baseline = run
+    _shift_layer(results, "base", 3, -0.009)  # 0.9 points < 1.0
+    code, table = check.run_check(results, baseline)
+    assert code == 0, table
+
+
+def test_drop_beyond_tolerance_fails(run: tuple[Path, Path]) -> None:
+    results, baseline = run
+    _shift_layer(results, "base", 3, -0.02)
+    code, table = check.run_check(results, baseline)
+    assert code == 1
+    bad = [line for line in table.splitlines() if "REGRESSION" in line]
+    assert len(bad) == 1 and "layer_accuracy/minilm/base/pos-wsj/3" in bad[0] and "-2.00" in bad[0]
+    assert table.splitlines()[-1].endswith("-> FAIL")
+    # a wider tolerance for the family lets it through
+    assert check.run_check(results, baseline, tolerance_overrides={"layer_accuracy": 2.5})[0] == 0
+
+
+def test_gain_beyond_tolerance_fails_unless_allowed(run: tuple[Path, Path]) -> None:
+    results, baseline = run
+    _shift_layer(results, "base", 3, +0.03)
+    assert check.run_check(results, baseline)[0] == 1
+    code, table = check.run_check(results, baseline, allow_improvements=True)
+    assert code == 0 and "improved" in table
+
+
+def test_claim_that_stops_passing_is_a_regression(run: tuple[Path, Path]) -> None:
+    results, baseline = run
+    b = json.loads(baseline.read_text())
+    b["claims"]["C1"] = "PASS"
+    data = json.loads((results / "claims.json").read_text())
+    for c in data["claims"]:
+        if c["id"] == "C1":
+            c["status"] = "FAIL"
+    (results / "claims.json").write_text(json.dumps(data))
+    baseline.write_text(json.dumps(b))
+    code, table = check.run_check(results, baseline, only_problems=True)
+    assert code == 1
+    assert [line.split()[:2] for line in table.splitlines()[1:-1]] == [["claim", "C1"]]
+
+
+def test_missing_result_fails(run: tuple[Path, Path]) -> None:
+    results, baseline = run
+    (results / "layers" / "minilm" / "hedge" / "chunk-wsj.json").unlink()
+    code, table = check.run_check(results, baseline)
+    assert code == 1 and table.count("MISSING") == 7
+
+
+def test_new_results_are_reported_not_failed(run: tuple[Path, Path]) -> None:
+    results, baseline = run
+    write_layers(results, "minilm", "base", "pos-brown", FLAT)
+    code, table = check.run_check(results, baseline)
+    assert code == 0 and "7 new" in table and sum(line.endswith(" new") for line in table.splitlines()) == 7
+
+
+def test_cli_exit_codes_and_clear_errors(run: tuple[Path, Path], tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
+    results, baseline = run
+    params = tmp_path / "params.yaml"
+    params.write_text("profile: offline\npaths:\n  results: results\n")
+    assert main(["--params", str(params), "check"]) == 0
+    assert "-> PASS" in capsys.readouterr().out
+    _shift_layer(results, "hedge", 6, -0.05)
+    assert main(["--params", str(params), "check", "--only-problems"]) == 1
+    out = capsys.readouterr().out
+    assert "REGRESSION" in out and "layer_accuracy/minilm/hedge/pos-wsj/6" in out
+    # unusable input: exit 2 with one clear line, no traceback
+    assert main(["--params", str(params), "check", "--baseline", "nope.json"]) == 2
+    assert main(["--params", str(params), "check", "--tolerance", "layer_accuracy=lots"]) == 2
+    baseline.write_text('{"format": 99}')
+    assert main(["--params", str(params), "check"]) == 2
+    err = caplog.text
+    assert "nope.json not found" in err and "FAMILY=POINTS" in err and "format-1" in err
+    assert "Traceback" not in err
+
+
+def test_write_baseline_round_trip(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    offline_like(results)
+    with pytest.raises(check.GateError, match="claims.json not found"):
+        check.write_baseline(results, tmp_path / "b.json", "offline")
+    _claims_file(results)
+    check.write_baseline(results, tmp_path / "b.json", "offline", {"layer_accuracy": 0.5})
+    assert json.loads((tmp_path / "b.json").read_text())["tolerances"]["layer_accuracy"] == 0.5
+    assert check.run_check(results, tmp_path / "b.json")[0] == 0

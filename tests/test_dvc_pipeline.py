@@ -1,0 +1,107 @@
+"""The DVC pipeline: its DAG resolves for both profiles, the profile switch, and the paper profile's
+clear failure at its first hub access when there is no network."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline.cli import main
+from pipeline.config import load_params
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # `python` = this venv's
+    env["HF_HUB_OFFLINE"] = "1"  # never reach for the hub, even on a machine that could
+    env.pop("DVC_NO_ANALYTICS", None)
+    return env
+
+
+def _dvc(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=project, env=_env(), capture_output=True,
+                          text=True, timeout=300)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of the pipeline definition and code in a DVC project without git."""
+    for name in ("dvc.yaml", "params.yaml"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    for name in ("profiles", "pipeline"):
+        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / ".dvc" / "plots", tmp_path / ".dvc" / "plots")
+    (tmp_path / ".dvc" / "config").write_text("[core]\n    no_scm = true\n    analytics = false\n")
+    return tmp_path
+
+
+def _stages(out: str) -> list[str]:
+    return [line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage '")]
+
+
+def test_default_params_are_the_offline_profile() -> None:
+    assert (ROOT / "params.yaml").read_text() == (ROOT / "profiles" / "offline.yaml").read_text()
+    off, _ = load_params(ROOT / "profiles" / "offline.yaml")
+    paper, _ = load_params(ROOT / "profiles" / "paper.yaml")
+    assert off.profile == "offline" and off.models == ["minilm"] and off.variants == ["base", "sentiment", "hedge"]
+    assert paper.profile == "paper"
+    assert paper.models == ["bert-base-cased", "roberta-base", "xlnet-base-cased"]
+    assert set(paper.sentence_tasks) == {"sst2", "mnli", "qnli", "rte", "mrpc", "stsb"}
+    assert paper.probe_tasks == ["pos-ptb", "sem-pmb", "chunk-conll2000", "ccg-ccgbank"]
+    assert (paper.finetune.epochs, paper.finetune.lr, paper.finetune.batch_size) == (3, 5e-5, 8)
+
+
+def test_dag_resolves_for_both_profiles(project: Path) -> None:
+    r = _dvc(project, "repro", "--dry", "--force")
+    assert r.returncode == 0, r.stderr + r.stdout
+    stages = _stages(r.stdout)
+    # 1 model, 2 corpora, 2 fine-tunes, 3 variants x 2 tasks x (extract, probe, neurons), the report
+    assert len(stages) == 1 + 2 + 2 + 3 * 6 + 1 and stages[0] == "model@minilm" and stages[-1] == "report"
+    assert "extract@minilm-sentiment-chunk-wsj" in stages
+    assert main(["--params", str(project / "params.yaml"), "profile", "paper"]) == 0
+    r = _dvc(project, "repro", "--dry", "--force")
+    assert r.returncode == 0, r.stderr + r.stdout
+    stages = _stages(r.stdout)
+    assert len(stages) == 3 + 4 + 3 * 6 + 3 * 3 * 7 * 4 + 1
+    assert stages[0] == "model@bert-base-cased" and stages[-1] == "report"
+    assert "neurons@xlnet-base-cased-stsb-ccg-ccgbank" in stages
+    # and back
+    assert main(["--params", str(project / "params.yaml"), "profile", "offline"]) == 0
+    assert (project / "params.yaml").read_text() == (ROOT / "params.yaml").read_text()
+
+
+def test_paper_profile_fails_clearly_at_its_first_hub_access(project: Path) -> None:
+    assert main(["--params", str(project / "params.yaml"), "profile", "paper"]) == 0
+    r = _dvc(project, "repro")
+    out = r.stdout + r.stderr
+    assert r.returncode != 0
+    assert _stages(r.stdout) == ["model@bert-base-cased"]
+    assert "cannot download bert-base-cased from the Hugging Face hub" in out
+    assert "python -m pipeline profile offline" in out
+    assert "Traceback" not in out
+
+
+def test_report_stage_depends_on_exactly_its_inputs() -> None:
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    rep = stages["report"]
+    assert {"results/layers", "results/neurons", "results/finetune", "pipeline/claims.py"} <= set(rep["deps"])
+    assert not any(d.startswith(("activations", "models", "data")) for d in rep["deps"])
+    for name, st in stages.items():  # every stage depends on its own stage module
+        assert f"pipeline/stages/{name}.py" in st["deps"], name
+
+
+def test_profile_command_errors(project: Path, caplog: pytest.LogCaptureFixture) -> None:
+    params = str(project / "params.yaml")
+    assert main(["--params", params, "profile", "gpu-cluster"]) == 2
+    assert "unknown profile 'gpu-cluster'; available: offline, paper" in caplog.text
+    (project / "profiles" / "broken.yaml").write_text("profile: broken\nmodels: [gpt-7]\n")
+    assert main(["--params", params, "profile", "broken"]) == 2
+    assert (project / "params.yaml").read_text() == (ROOT / "params.yaml").read_text()  # untouched
