@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv repro check paper-dry test test-fast lint bench bench-venv clean-venv resources
+.PHONY: venv repro check paper-dry serve test test-fast lint bench bench-api load-test bench-venv clean-venv resources
 
 venv: $(STAMP)
 
@@ -30,6 +30,10 @@ check: $(STAMP)
 paper-dry: $(STAMP)
 	$(BIN)/python -m pipeline profile paper
 	PATH="$(CURDIR)/$(BIN):$$PATH" dvc repro --dry --force; rc=$$?; $(BIN)/python -m pipeline profile offline; exit $$rc
+
+## Serve the API and the results page with gunicorn (gunicorn.conf.py; default http://127.0.0.1:8000).
+serve: $(STAMP)
+	OMP_WAIT_POLICY=PASSIVE $(BIN)/gunicorn -c gunicorn.conf.py
 
 ## Run the test suite (unit + integration on the real offline resources).
 test: $(STAMP)
@@ -60,6 +64,15 @@ bench: $(BENCH)/.installed
 	    --out benchmarks/results/extract.json
 	OMP_WAIT_POLICY=PASSIVE $(BENCH)/bin/python benchmarks/bench_probe.py --store activations/minilm/base/pos-wsj \
 	    --out benchmarks/results/probe.json
+
+## API latency: POST /v1/probe p50 per variant (needs `make repro` first for the fine-tuned variants).
+bench-api: $(STAMP)
+	OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m pytest -q -p no:cacheprovider benchmarks/bench_api.py \
+	    --benchmark-json benchmarks/results/api_probe.json
+
+## API load test: gunicorn + locust headless, 16 users for 30 s (benchmark environment).
+load-test: $(BENCH)/.installed
+	OMP_WAIT_POLICY=PASSIVE $(BENCH)/bin/python benchmarks/load_api.py --users 16 --duration 30
 
 clean-venv:
 	rm -rf $(VENV) $(BENCH)

@@ -26,7 +26,6 @@ import contextlib
 import io
 import logging
 import os
-import platform
 import statistics
 import sys
 import time
@@ -41,19 +40,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pipeline.atomic import write_json  # noqa: E402
 from pipeline.neurons import neuron_ordering, oracle_probe  # noqa: E402
 from pipeline.probe import LayerProbes  # noqa: E402
-from pipeline.provenance import library_versions  # noqa: E402
+from pipeline.provenance import cpu_model, library_versions  # noqa: E402
 from pipeline.store import ActivationStore  # noqa: E402
 from pipeline.uncertainty import paired_bootstrap  # noqa: E402
 
 log = logging.getLogger("bench_probe")
 
-
-def cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def loadavg() -> list[float]:

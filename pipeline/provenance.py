@@ -24,6 +24,19 @@ def library_versions() -> dict[str, str]:
     return out
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux, else ``platform.processor()``), for benchmark records."""
+    from pathlib import Path
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
 def stamp(config: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
     """A provenance record: versions, the resolved config section used, and extras (seed...)."""
     rec: dict[str, Any] = {"versions": library_versions()}

@@ -38,3 +38,47 @@ def one_torch_thread():  # noqa: ANN201
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def api_root(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> Path:
+    """A servable checkout for the API tests: the committed params and results, the real MiniLM as every
+    variant's weights, and a real pos-wsj probe trained here on 150 WSJ sentences (a few seconds).
+
+    The fine-tuned variants reuse the base weights and probe: the tests check the service's mechanics,
+    not the research result (the committed results are what the results endpoints serve).
+    """
+    import shutil
+
+    import numpy as np
+
+    from pipeline import models
+    from pipeline.corpora.registry import LoadContext, load_splits
+    from pipeline.extract import extract_array
+    from pipeline.probe import LayerProbes
+
+    repo = Path(__file__).resolve().parents[1]
+    root = tmp_path_factory.mktemp("api")
+    shutil.copy(repo / "params.yaml", root / "params.yaml")
+    shutil.copy(repo / "dvc.lock", root / "dvc.lock")
+    res = root / "results"
+    for part in ("layers", "neurons", "finetune", "plots"):
+        shutil.copytree(repo / "results" / part, res / part)
+    for name in ("claims.json", "report.md", "metrics.json"):
+        shutil.copy(repo / "results" / name, res / name)
+    for variant in ("base", "sentiment", "hedge"):
+        (root / "models" / "minilm").mkdir(parents=True, exist_ok=True)
+        (root / "models" / "minilm" / variant).symlink_to(minilm_dir, target_is_directory=True)
+    splits = load_splits("pos-wsj", LoadContext(cache=None, corpora_dir=root / "corpora"))
+    train = splits["train"].sentences[:150]
+    dev = splits["dev"].sentences[:30]
+    tok, enc = models.load(minilm_dir, "cpu")
+    names = sorted({t for s in train + dev for t in s.labels})
+    X = extract_array(tok, enc, [list(s.words) for s in train])
+    Xd = extract_array(tok, enc, [list(s.words) for s in dev])
+    y = np.asarray([names.index(t) for s in train for t in s.labels])
+    yd = np.asarray([names.index(t) for s in dev for t in s.labels])
+    probe = LayerProbes(seed=0, epochs=5).fit(X, y, Xd, yd, label_names=names)
+    for variant in ("base", "sentiment", "hedge"):
+        probe.save(res / "probes" / "minilm" / variant / "pos-wsj")
+    return root

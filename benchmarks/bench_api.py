@@ -1,0 +1,104 @@
+"""Latency of POST /v1/probe through the Flask test client (pytest-benchmark; not part of the test suite).
+
+A 20-word sentence, MiniLM, all 7 layers, top_k 5, on this checkout's real fine-tuned weights and trained
+probes (``models/minilm/{base,sentiment,hedge}``, ``results/probes/minilm/*/pos-wsj``): each single variant,
+and base + sentiment + hedge in one request. Models load before timing (warm-up rounds); each round is one
+request: JSON parsing and validation, extraction, the probes of every layer, LCA top-k and the JSON answer.
+torch uses as many threads as one gunicorn worker gets (``gunicorn.conf.py``: cores // workers).
+
+Run from the repository root (see benchmarks/README-api.md)::
+
+    OMP_WAIT_POLICY=PASSIVE python -m pytest benchmarks/bench_api.py -p no:cacheprovider \\
+        --benchmark-json benchmarks/results/api_probe.json
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import pytest
+
+pytest.importorskip("pytest_benchmark")
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+SENTENCE = ("The committee approved the revised budget on Tuesday , but several members said the cuts "
+            "were n't deep enough .")  # 20 words as the API splits them
+VARIANTS = ("base", "sentiment", "hedge")
+TASK = "pos-wsj"
+ROUNDS = int(os.environ.get("LINGSHIFT_BENCH_ROUNDS", "30"))
+TARGET_MS_PER_VARIANT = 50.0
+
+
+def _torch_threads() -> int:
+    """One gunicorn worker's share: cores // workers with workers = max(1, cores // 2) (gunicorn.conf.py)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    return max(1, cores // max(1, cores // 2))
+
+
+@pytest.fixture(scope="module")
+def client():  # noqa: ANN201
+    missing = [str(p.relative_to(REPO)) for v in VARIANTS
+               for p in (REPO / "models" / "minilm" / v / "model.safetensors",
+                         REPO / "results" / "probes" / "minilm" / v / TASK / "probe.json",
+                         REPO / "results" / "neurons" / "minilm" / v / f"{TASK}.json") if not p.is_file()]
+    if missing:
+        pytest.skip(f"needs the fine-tuned MiniLM weights and trained probes of this checkout; missing: "
+                    f"{', '.join(missing)} (run: make repro)")
+    import torch
+
+    from app import create_app
+    from app.settings import Settings
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(_torch_threads())
+    app = create_app(Settings(root=REPO, rate_limit="1000000/minute", probe_timeout_s=120))
+    yield app.test_client()
+    torch.set_num_threads(before)
+
+
+def _body(variants: tuple[str, ...]) -> dict[str, Any]:
+    return {"sentence": SENTENCE, "model": "minilm", "task": TASK, "variants": list(variants), "top_k": 5}
+
+
+@pytest.mark.parametrize("variants", [("base",), ("sentiment",), ("hedge",), VARIANTS],
+                         ids=["base", "sentiment", "hedge", "base+sentiment+hedge"])
+def test_probe_latency(benchmark, client, variants: tuple[str, ...]) -> None:  # noqa: ANN001
+    import torch
+
+    body = _body(variants)
+    server_ms: list[float] = []
+
+    def probe() -> dict[str, Any]:
+        r = client.post("/v1/probe", json=body)
+        assert r.status_code == 200, r.get_data(as_text=True)[:500]
+        out = r.get_json()
+        server_ms.append(out["elapsed_ms"])
+        return out
+
+    out = probe()  # loads the models and probes (not timed)
+    assert len(out["words"]) == 20 and out["layers"] == list(range(7))
+    assert [v["variant"] for v in out["variants"]] == list(variants)
+    server_ms.clear()
+    benchmark.pedantic(probe, rounds=ROUNDS, warmup_rounds=3, iterations=1)
+
+    p50_ms = benchmark.stats.stats.median * 1000
+    per_variant = p50_ms / len(variants)
+    benchmark.extra_info.update({
+        "variants": list(variants), "words": 20, "layers": 7, "top_k": 5, "torch_threads": torch.get_num_threads(),
+        "p50_ms": round(p50_ms, 2), "p50_ms_per_variant": round(per_variant, 2),
+        "server_elapsed_p50_ms": round(statistics.median(server_ms), 2),
+        "target_ms_per_variant": TARGET_MS_PER_VARIANT, "target_met": per_variant < TARGET_MS_PER_VARIANT,
+    })
+    print(f"\n{'+'.join(variants)}: p50 {p50_ms:.1f} ms ({per_variant:.1f} ms per variant; "
+          f"target < {TARGET_MS_PER_VARIANT:.0f}), compute p50 {statistics.median(server_ms):.1f} ms")

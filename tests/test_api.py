@@ -1,0 +1,322 @@
+"""The REST API through Flask's test client: every endpoint, every error status, bad input of every kind."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app import create_app
+from app.probing import split_words
+from app.settings import Settings
+
+pytestmark = pytest.mark.integration
+PROBLEM = "application/problem+json"
+OK = {"sentence": "The cat sat on the mat .", "model": "minilm", "task": "pos-wsj"}
+
+
+@pytest.fixture(scope="module")
+def app(api_root: Path):  # noqa: ANN201
+    return create_app(Settings(root=api_root, max_words=40, max_top_k=20))
+
+
+@pytest.fixture
+def client(app):  # noqa: ANN001, ANN201
+    return app.test_client()
+
+
+def _problem(r: Any, status: int) -> dict[str, Any]:
+    assert r.status_code == status, r.get_data(as_text=True)
+    assert r.content_type == PROBLEM
+    body = r.get_json(force=True)
+    assert body["status"] == status and body["title"] and body["detail"] and body["instance"] == r.request.path
+    assert body["type"] == "about:blank" or body["type"].startswith("https://")
+    return body
+
+
+# ---------------------------------------------------------------------------- results side
+
+
+def test_health(client) -> None:  # noqa: ANN001
+    assert client.get("/livez").get_json()["status"] == "ok"
+    r = client.get("/readyz").get_json()
+    assert r["status"] in ("ready", "degraded")
+    assert r["models"]["minilm"] == {"base": True, "sentiment": True, "hedge": True}
+    assert r["results"] == {"layers": 6, "neurons": 6, "finetune": 2}
+
+
+def test_models(client) -> None:  # noqa: ANN001
+    r = client.get("/v1/models").get_json()
+    assert r["profile"] == "offline" and r["tasks"] == ["pos-wsj", "chunk-wsj"]
+    (m,) = r["models"]
+    assert (m["name"], m["n_layers"], m["dim"]) == ("minilm", 7, 384)
+    assert [v["name"] for v in m["variants"]] == ["base", "sentiment", "hedge"]
+    assert all(v["probe_ready"] and v["tasks"] == ["chunk-wsj", "pos-wsj"] for v in m["variants"])
+
+
+def test_results_filters_and_pages(client, api_root: Path) -> None:  # noqa: ANN001
+    all_rows = client.get("/v1/results?limit=500").get_json()
+    assert all_rows["total"] == 3 * 2 * 7 and len(all_rows["items"]) == 42
+    r = client.get("/v1/results?model=minilm&variant=sentiment&task=pos-wsj&layer=4").get_json()
+    (row,) = r["items"]
+    committed = json.loads((api_root / "results/layers/minilm/sentiment/pos-wsj.json").read_text())
+    base = json.loads((api_root / "results/layers/minilm/base/pos-wsj.json").read_text())
+    assert row["accuracy"] == pytest.approx(committed["test_accuracy"]["mean"][4])
+    assert row["delta"] == pytest.approx(committed["test_accuracy"]["mean"][4] - base["test_accuracy"]["mean"][4])
+    assert row["ci_low"] <= row["accuracy"] <= row["ci_high"] and row["selectivity"] is not None
+    page = client.get("/v1/results?limit=10&offset=40").get_json()
+    assert (page["total"], page["limit"], page["offset"], len(page["items"])) == (42, 10, 40, 2)
+    assert client.get("/v1/results?variant=base").get_json()["items"][0]["delta"] is None
+
+
+def test_neurons_claims_provenance(client) -> None:  # noqa: ANN001
+    items = client.get("/v1/neurons?task=pos-wsj").get_json()["items"]
+    assert {i["variant"] for i in items} == {"base", "sentiment", "hedge"}
+    assert all(sum(i["counts"]) == i["k"] and i["n_neurons"] == 2688 for i in items)
+    claims = client.get("/v1/claims").get_json()
+    assert [c["id"] for c in claims["claims"]] == ["C1", "C2", "C3", "C4", "C5"]
+    assert {c["status"] for c in claims["claims"]} <= {"PASS", "FAIL", "NOT APPLICABLE"}
+    prov = client.get("/v1/provenance").get_json()
+    assert prov["profile"] == "offline" and prov["seeds"]["probe"] == [0, 1, 2]
+    assert len(prov["dvc_lock_sha256"]) == 64 and prov["versions"]["torch"].startswith("2.13")
+
+
+def test_etag_and_cache_headers(client) -> None:  # noqa: ANN001
+    r = client.get("/v1/results?task=pos-wsj")
+    assert r.headers["ETag"] and "max-age" in r.headers["Cache-Control"]
+    again = client.get("/v1/results?task=pos-wsj", headers={"If-None-Match": r.headers["ETag"]})
+    assert again.status_code == 304 and again.get_data() == b""
+    other = client.get("/v1/results?task=chunk-wsj")
+    assert other.headers["ETag"] != r.headers["ETag"]
+
+
+def test_results_refresh_when_files_change(api_root: Path, tmp_path: Path) -> None:
+    import shutil
+
+    root = tmp_path / "copy"
+    shutil.copytree(api_root, root, symlinks=True)
+    app = create_app(Settings(root=root))
+    app.extensions["lingshift.catalog"]._check_every = 0
+    c = app.test_client()
+    before = c.get("/v1/claims").headers["ETag"]
+    f = root / "results" / "claims.json"
+    data = json.loads(f.read_text())
+    data["claims"][0]["status"] = "PASS"
+    f.write_text(json.dumps(data))
+    r = c.get("/v1/claims")
+    assert r.headers["ETag"] != before and r.get_json()["claims"][0]["status"] == "PASS"
+
+
+def test_results_side_works_without_models(api_root: Path, tmp_path: Path) -> None:
+    """No weights or probes on the server: results still served, /readyz says what is degraded, probe -> 503."""
+    import shutil
+
+    root = tmp_path / "bare"
+    root.mkdir()
+    shutil.copy(api_root / "params.yaml", root / "params.yaml")
+    shutil.copytree(api_root / "results", root / "results", ignore=shutil.ignore_patterns("probes"))
+    c = create_app(Settings(root=root)).test_client()
+    assert c.get("/v1/results").status_code == 200
+    ready = c.get("/readyz").get_json()
+    assert ready["status"] == "degraded" and "cannot probe minilm/base" in " ".join(ready["degraded"])
+    body = _problem(c.post("/v1/probe", json=OK), 503)
+    assert "no variant of minilm is ready" in body["detail"] and "make repro" in body["detail"]
+    body = _problem(c.post("/v1/probe", json={**OK, "variants": ["base"]}), 503)
+    assert "minilm/base is not materialised" in body["detail"]
+
+
+def test_no_results_at_all(tmp_path: Path, api_root: Path) -> None:
+    (tmp_path / "params.yaml").write_text((api_root / "params.yaml").read_text())
+    c = create_app(Settings(root=tmp_path)).test_client()
+    assert c.get("/readyz").status_code == 503
+    assert c.get("/v1/results").get_json()["total"] == 0
+    _problem(c.get("/v1/claims"), 503)
+    assert c.get("/livez").status_code == 200
+
+
+# ---------------------------------------------------------------------------- probe
+
+
+def test_probe_sentence_all_variants_and_layers(client) -> None:  # noqa: ANN001
+    r = client.post("/v1/probe", json={**OK, "top_k": 3})
+    assert r.status_code == 200, r.get_data(as_text=True)
+    body = r.get_json()
+    assert body["words"] == ["The", "cat", "sat", "on", "the", "mat", "."]
+    assert body["layers"] == list(range(7))
+    assert [v["variant"] for v in body["variants"]] == ["base", "sentiment", "hedge"]
+    base = body["variants"][0]
+    assert [len(layer["tags"]) for layer in base["layers"]] == [7] * 7
+    tags = [t["tag"] for t in base["layers"][3]["tags"]]
+    assert tags[0] == "DT" and tags[-1] == "." and tags[3] == "IN"  # a real probe on real activations
+    assert all(0 < t["probability"] <= 1 for layer in base["layers"] for t in layer["tags"])
+    assert [n["rank"] for n in base["neurons"]] == [1, 2, 3]
+    n = base["neurons"][0]
+    assert n["neuron"] == n["layer"] * 384 + n["unit"] and len(n["activations"]) == 7
+
+
+def test_probe_words_variants_layers(client) -> None:  # noqa: ANN001
+    r = client.post("/v1/probe", json={"words": ["Stocks", "fell", "sharply", "."], "model": "minilm",
+                                       "task": "pos-wsj", "variants": ["hedge"], "layers": [6, 1], "top_k": 0})
+    body = r.get_json()
+    assert r.status_code == 200 and body["layers"] == [6, 1] and body["words"][0] == "Stocks"
+    (v,) = body["variants"]
+    assert v["variant"] == "hedge" and [x["layer"] for x in v["layers"]] == [6, 1] and v["neurons"] == []
+
+
+def test_probe_uses_the_pipeline_alignment(app) -> None:  # noqa: ANN001
+    """Activations in the response equal the pipeline's extract_array on the same words."""
+    import numpy as np
+
+    from pipeline.extract import extract_array
+
+    svc = app.extensions["lingshift.probe"]
+    words = ["Unbelievably", ",", "tokenisation", "works", "."]
+    out = svc.compute(words, "minilm", "pos-wsj", ["base"], None, 2)
+    entry = svc._loaded["minilm/base"]
+    X = extract_array(entry.tokenizer, entry.encoder, [words]).reshape(len(words), -1)
+    for n in out["variants"][0]["neurons"]:
+        np.testing.assert_allclose(n["activations"], X[:, n["neuron"]], atol=1e-3)
+
+
+def test_split_words_like_the_treebank() -> None:
+    assert split_words("He didn't say \"no\", John's 3.5% well-known U.S. view.") == [
+        "He", "did", "n't", "say", '"', "no", '"', ",", "John", "'s", "3.5", "%", "well-known", "U.S", ".", "view",
+        "."]
+
+
+@pytest.mark.parametrize(("body", "needle"), [
+    ({}, "model: Field required"),
+    ({"sentence": "a", "task": "pos-wsj"}, "model: Field required"),
+    ({**OK, "model": 7}, "model: Input should be a valid string"),
+    ({**OK, "top_k": "many"}, "top_k"),
+    ({**OK, "layers": "all"}, "layers"),
+    ({**OK, "variants": []}, "variants"),
+    ({**OK, "extra": 1}, "extra"),
+    ({**OK, "sentence": ""}, "sentence"),
+    ({**OK, "sentence": "   "}, "no words"),
+    ({**OK, "sentence": "a", "words": ["a"]}, "exactly one of"),
+    ({"model": "minilm", "task": "pos-wsj"}, "exactly one of"),
+    ({**OK, "sentence": None, "words": ["ok", ""]}, "words[1]"),
+    ({**OK, "sentence": None, "words": ["two words"]}, "whitespace"),
+    ({**OK, "sentence": "bell \u0007 here"}, "U+0007"),
+    ({**OK, "sentence": "zero\u200bwidth"}, "U+200B"),
+    ({**OK, "sentence": " ".join(["w"] * 41)}, "41 words; at most 40"),
+    ({**OK, "sentence": None, "words": ["w"] * 10_000}, "words"),
+    ({**OK, "sentence": "x" * 65}, "at most 64"),
+    ({**OK, "sentence": "a " * 3000}, "characters"),
+    ({**OK, "model": "gpt-7"}, "unknown model 'gpt-7'"),
+    ({**OK, "model": "../../etc/passwd"}, "model"),
+    ({**OK, "task": "ner"}, "unknown task 'ner'"),
+    ({**OK, "variants": ["base", "mnli"]}, "unknown variant"),
+    ({**OK, "layers": [7]}, "out of range"),
+    ({**OK, "layers": [-1]}, "out of range"),
+    ({**OK, "top_k": 21}, "top_k 21 is above the maximum 20"),
+    ({**OK, "top_k": 10**9}, "top_k"),
+    ({**OK, "top_k": -1}, "top_k"),
+])
+def test_bad_probe_input_is_a_422_problem(client, body: dict[str, Any], needle: str) -> None:  # noqa: ANN001
+    r = client.post("/v1/probe", json=body)
+    if r.status_code == 413:  # 10,000 words exceed the body limit first: also a clear 4xx
+        _problem(r, 413)
+        return
+    problem = _problem(r, 422)
+    assert needle in problem["detail"], problem
+
+
+def test_json_that_is_not_an_object(client) -> None:  # noqa: ANN001
+    for payload in ("[1, 2]", '"text"', "null", "3"):
+        r = client.post("/v1/probe", data=payload, content_type="application/json")
+        _problem(r, 422)
+
+
+@pytest.mark.parametrize(("method", "path", "kwargs", "status"), [
+    ("get", "/v1/nothing", {}, 404),
+    ("get", "/v1/results?model=gpt", {}, 404),
+    ("get", "/v1/results?limit=0", {}, 422),
+    ("get", "/v1/results?limit=100000", {}, 422),
+    ("get", "/v1/results?layer=x", {}, 422),
+    ("get", "/v1/results?colour=red", {}, 422),
+    ("get", "/v1/neurons?task=../x", {}, 422),
+    ("delete", "/v1/claims", {}, 405),
+    ("get", "/v1/probe", {}, 405),
+    ("post", "/v1/probe", {"data": "sentence=hi", "content_type": "application/x-www-form-urlencoded"}, 415),
+    ("post", "/v1/probe", {"data": "{not json", "content_type": "application/json"}, 400),
+    ("post", "/v1/probe", {"data": "{" + " " * 20_000 + "}", "content_type": "application/json"}, 413),
+])
+def test_error_statuses_are_problems(client, method: str, path: str, kwargs: dict[str, Any],  # noqa: ANN001
+                                     status: int) -> None:
+    _problem(getattr(client, method)(path, **kwargs), status)
+
+
+def test_busy_is_a_503_with_retry_after(api_root: Path) -> None:
+    app = create_app(Settings(root=api_root, max_concurrent_probes=1, retry_after_s=2))
+    svc = app.extensions["lingshift.probe"]
+    gate = threading.Event()
+    real = svc.compute
+
+    def slow(*a: Any, **k: Any) -> Any:
+        gate.wait(30)
+        return real(*a, **k)
+
+    svc.compute = slow
+    c = app.test_client()
+    first: dict[str, Any] = {}
+    t = threading.Thread(target=lambda: first.update(r=c.post("/v1/probe", json=OK)))
+    t.start()
+    deadline = time.monotonic() + 10
+    while svc._slots._value != 0 and time.monotonic() < deadline:  # noqa: SLF001
+        time.sleep(0.01)
+    r = app.test_client().post("/v1/probe", json=OK)
+    body = _problem(r, 503)
+    assert r.headers["Retry-After"] == "2" and "busy" in body["detail"]
+    gate.set()
+    t.join(30)
+    assert first["r"].status_code == 200
+    assert app.test_client().post("/v1/probe", json=OK).status_code == 200  # the slot came back
+
+
+def test_timeout_is_a_503(api_root: Path) -> None:
+    app = create_app(Settings(root=api_root, probe_timeout_s=0.05))
+    svc = app.extensions["lingshift.probe"]
+    real = svc.compute
+    svc.compute = lambda *a, **k: (time.sleep(0.5), real(*a, **k))[1]
+    r = app.test_client().post("/v1/probe", json=OK)
+    assert "did not finish within 0.05 s" in _problem(r, 503)["detail"] and r.headers["Retry-After"]
+
+
+def test_rate_limit_is_a_429(api_root: Path) -> None:
+    c = create_app(Settings(root=api_root, rate_limit="2/minute")).test_client()
+    assert [c.post("/v1/probe", json=OK).status_code for _ in range(2)] == [200, 200]
+    r = c.post("/v1/probe", json=OK)
+    _problem(r, 429)
+    assert "Retry-After" in r.headers
+
+
+def test_unhandled_error_is_a_500_problem_without_internals(app, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    svc = app.extensions["lingshift.probe"]
+    monkeypatch.setattr(svc, "compute", lambda *a, **k: 1 / 0)
+    r = app.test_client().post("/v1/probe", json=OK)
+    body = _problem(r, 500)
+    assert "ZeroDivision" not in json.dumps(body) and "Traceback" not in json.dumps(body)
+
+
+def test_openapi_document(client) -> None:  # noqa: ANN001
+    spec = client.get("/openapi.json").get_json()
+    assert spec["openapi"].startswith("3.1")
+    assert {"/v1/probe", "/v1/results", "/v1/neurons", "/v1/claims", "/v1/models", "/v1/provenance",
+            "/livez", "/readyz"} <= set(spec["paths"])
+    assert "ProbeIn" in json.dumps(spec["components"]) and "ProbeOut" in json.dumps(spec["components"])
+
+
+def test_settings_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.errors import ConfigError
+
+    monkeypatch.setenv("LINGSHIFT_MAX_WORDS", "64")
+    assert Settings.from_env().max_words == 64
+    monkeypatch.setenv("LINGSHIFT_MAX_WORDS", "lots")
+    with pytest.raises(ConfigError, match="LINGSHIFT_MAX_WORDS"):
+        Settings.from_env()
