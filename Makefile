@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv repro check paper-dry serve test test-fast lint bench bench-api load-test bench-venv clean-venv resources
+.PHONY: venv repro check paper-dry serve wheelhouse base-image container-smoke test test-fast lint bench bench-api load-test bench-venv clean-venv resources
 
 venv: $(STAMP)
 
@@ -34,6 +34,17 @@ paper-dry: $(STAMP)
 ## Serve the API and the results page with gunicorn (gunicorn.conf.py; default http://127.0.0.1:8000).
 serve: $(STAMP)
 	OMP_WAIT_POLICY=PASSIVE $(BIN)/gunicorn -c gunicorn.conf.py
+
+## Docker (see README "Docker"): the wheelhouse the image installs from, a registry-free Debian base
+## (debootstrap + docker import; root), and the container smoke test (build, pipeline, serve, probe).
+wheelhouse:
+	scripts/make-wheelhouse.sh
+
+base-image:
+	scripts/make-base-image.sh
+
+container-smoke:
+	scripts/container-smoke.sh
 
 ## Run the test suite (unit + integration on the real offline resources).
 test: $(STAMP)

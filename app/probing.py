@@ -112,7 +112,14 @@ class ProbeService:
                 from pipeline import models
 
                 t0 = time.perf_counter()
-                tok, enc = models.load(self.catalog.model_dir(model, variant), self.device)
+                try:
+                    tok, enc = models.load(self.catalog.model_dir(model, variant), self.device)
+                except Exception as err:  # noqa: BLE001 - any failure to load means "not available here"
+                    log.warning("cannot load model %s/%s: %r", model, variant, err)
+                    raise Unavailable(f"model {model}/{variant} cannot be loaded on this server "
+                                      f"({type(err).__name__})",
+                                      "Check the files under models/ (readable by the service?) or re-run "
+                                      "make repro.") from None
                 entry = Loaded(tok, enc, {}, {}, int(enc.config.hidden_size))
                 self._loaded[key] = entry
                 log.info("loaded %s in %.1f s", key, time.perf_counter() - t0)
@@ -122,9 +129,17 @@ class ProbeService:
                                       "Run the pipeline first: make repro (or dvc repro).")
                 from pipeline.probe import LayerProbes
 
-                entry.probes[task] = LayerProbes.load(self.catalog.probe_dir(model, variant, task), device="cpu")
-                data = json.loads(self.catalog.neurons_file(model, variant, task).read_text(encoding="utf-8"))
-                entry.rankings[task] = np.asarray(data["ordering"], dtype=np.int64)
+                try:
+                    probe = LayerProbes.load(self.catalog.probe_dir(model, variant, task), device="cpu")
+                    data = json.loads(self.catalog.neurons_file(model, variant, task).read_text(encoding="utf-8"))
+                    ranking = np.asarray(data["ordering"], dtype=np.int64)
+                except Exception as err:  # noqa: BLE001 - any failure to load means "not available here"
+                    log.warning("cannot load the probe of %s/%s/%s: %r", model, variant, task, err)
+                    raise Unavailable(f"the probe or neuron ranking of {model}/{variant}/{task} cannot be loaded "
+                                      f"on this server ({type(err).__name__})",
+                                      "Check the files under results/ (readable by the service?) or re-run "
+                                      "make repro.") from None
+                entry.probes[task], entry.rankings[task] = probe, ranking
             return entry
 
     # ------------------------------------------------------------ probing

@@ -73,6 +73,17 @@ def remove_stale_temps(final: Path) -> list[Path]:
     return removed
 
 
+def _readable(root: Path) -> None:
+    """Let everyone read what a stage wrote (some writers, e.g. safetensors, create files 0600), so that a
+    service running as another user (the container's) can serve the outputs."""
+    for dirpath, _, files in os.walk(root):
+        for name in files:
+            p = os.path.join(dirpath, name)
+            mode = os.stat(p).st_mode
+            if mode & 0o044 != 0o044:
+                os.chmod(p, mode | 0o044)
+
+
 @contextlib.contextmanager
 def atomic_dir(final: Path) -> Iterator[Path]:
     """Yield a fresh temporary directory that replaces ``final`` when the block succeeds.
@@ -90,6 +101,7 @@ def atomic_dir(final: Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    _readable(tmp)
     old = None
     if final.exists():
         old = final.parent / f".{final.name}.old-{os.getpid()}"

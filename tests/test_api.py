@@ -320,3 +320,16 @@ def test_settings_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LINGSHIFT_MAX_WORDS", "lots")
     with pytest.raises(ConfigError, match="LINGSHIFT_MAX_WORDS"):
         Settings.from_env()
+
+
+def test_a_probe_that_cannot_be_loaded_is_a_503_not_a_500(api_root: Path, tmp_path: Path) -> None:
+    import shutil
+
+    root = tmp_path / "broken"
+    shutil.copytree(api_root, root, symlinks=True)
+    (root / "results/probes/minilm/hedge/pos-wsj/probe.safetensors").write_bytes(b"not a safetensors file")
+    c = create_app(Settings(root=root)).test_client()
+    body = _problem(c.post("/v1/probe", json={**OK, "variants": ["hedge"]}), 503)
+    assert "probe or neuron ranking of minilm/hedge/pos-wsj cannot be loaded" in body["detail"]
+    assert str(root) not in body["detail"]  # no server paths in answers
+    assert c.post("/v1/probe", json={**OK, "variants": ["base"]}).status_code == 200

@@ -82,3 +82,14 @@ def test_atomic_dir_keeps_live_temps_and_removes_dead_ones(tmp_path: Path) -> No
         (tmp / "half").write_text("x")
         raise RuntimeError("boom")
     assert not final.exists() and sorted(p.name for p in tmp_path.iterdir()) == [live.name]
+
+
+def test_atomic_dir_makes_outputs_readable_by_everyone(tmp_path: Path) -> None:
+    """Writers such as safetensors create 0600 files; a service running as another user must read them."""
+    with atomic_dir(tmp_path / "out") as tmp:
+        (tmp / "sub").mkdir()
+        for p in (tmp / "weights.bin", tmp / "sub" / "more.bin"):
+            p.write_bytes(b"x")
+            os.chmod(p, 0o600)
+    for p in (tmp_path / "out" / "weights.bin", tmp_path / "out" / "sub" / "more.bin"):
+        assert p.stat().st_mode & 0o777 == 0o644

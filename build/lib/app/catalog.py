@@ -1,0 +1,146 @@
+"""The results the service serves: read once from ``results/``, re-read when the files change.
+
+Also the allow-lists: the only model, variant and task names a request may use are the ones the
+active profile (``params.yaml``) declares. A request never names a path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import Params, load_params
+from pipeline.errors import LingShiftError
+from pipeline.results import Results, load_results
+
+log = logging.getLogger(__name__)
+
+RESULT_GLOBS = ("layers/*/*/*.json", "neurons/*/*/*.json", "finetune/*.json", "claims.json")
+
+
+@dataclass
+class Snapshot:
+    """One consistent read of the results folder."""
+
+    results: Results
+    claims: dict[str, Any] | None
+    etag: str
+    loaded_at: float
+    problems: list[str] = field(default_factory=list)
+
+
+class Catalog:
+    """Results + allow-lists of one repository checkout; thread-safe, refreshed on change."""
+
+    def __init__(self, root: Path, params_file: str = "params.yaml", check_every_s: float = 2.0) -> None:
+        self.root = Path(root).resolve()
+        self.params: Params
+        self.params, _ = load_params(self.root / params_file)
+        self.results_dir = self.root / self.params.paths.results
+        self.models_dir = self.root / self.params.paths.models
+        self._lock = threading.Lock()
+        self._check_every = check_every_s
+        self._checked = 0.0
+        self._signature: tuple[Any, ...] = ()
+        self._snap = self._load()
+
+    # ---------------------------------------------------------------- allow-lists
+    @property
+    def models(self) -> list[str]:
+        return list(self.params.models)
+
+    @property
+    def variants(self) -> list[str]:
+        return list(self.params.variants)
+
+    @property
+    def tasks(self) -> list[str]:
+        return list(self.params.probe_tasks)
+
+    def probe_dir(self, model: str, variant: str, task: str) -> Path:
+        """Folder of a trained probe; only for allow-listed names."""
+        self._check_names(model, variant, task)
+        return self.results_dir / "probes" / model / variant / task
+
+    def model_dir(self, model: str, variant: str) -> Path:
+        """Folder of a model variant's weights; only for allow-listed names."""
+        self._check_names(model, variant, None)
+        return self.models_dir / model / variant
+
+    def neurons_file(self, model: str, variant: str, task: str) -> Path:
+        self._check_names(model, variant, task)
+        return self.results_dir / "neurons" / model / variant / f"{task}.json"
+
+    def _check_names(self, model: str, variant: str, task: str | None) -> None:
+        if model not in self.models or variant not in self.variants or (task is not None and task not in self.tasks):
+            raise LingShiftError(f"not an allow-listed name: {model}/{variant}/{task}")
+
+    # ---------------------------------------------------------------- snapshot
+    def _files(self) -> list[Path]:
+        return sorted(p for g in RESULT_GLOBS for p in self.results_dir.glob(g))
+
+    def _sig(self) -> tuple[Any, ...]:
+        out = []
+        for p in self._files():
+            try:
+                st = p.stat()
+            except FileNotFoundError:
+                continue
+            out.append((str(p), st.st_size, st.st_mtime_ns))
+        return tuple(out)
+
+    def _load(self) -> Snapshot:
+        problems: list[str] = []
+        sig = self._sig()
+        h = hashlib.sha256()
+        for path, _, _ in sig:
+            h.update(path.encode())
+            h.update(Path(path).read_bytes())
+        try:
+            res = load_results(self.results_dir, models=self.models, variants=self.variants, tasks=self.tasks,
+                               sentence_tasks=self.params.sentence_tasks)
+        except LingShiftError as err:
+            problems.append(f"results unreadable: {err}")
+            res = Results(root=self.results_dir)
+        claims = None
+        cpath = self.results_dir / "claims.json"
+        if cpath.is_file():
+            try:
+                claims = json.loads(cpath.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError) as err:
+                problems.append(f"claims.json unreadable: {err}")
+        else:
+            problems.append("no results/claims.json yet (run: dvc repro)")
+        if not res.layers:
+            problems.append("no probe results under results/layers (run: dvc repro)")
+        self._signature = sig
+        log.info("loaded %d layer results, %d neuron results from %s", len(res.layers), len(res.neurons),
+                 self.results_dir)
+        return Snapshot(res, claims, h.hexdigest()[:32], time.time(), problems)
+
+    def snapshot(self) -> Snapshot:
+        """The current results; re-read at most every ``check_every_s`` when a file changed."""
+        now = time.monotonic()
+        if now - self._checked >= self._check_every:
+            with self._lock:
+                if now - self._checked >= self._check_every:
+                    self._checked = now
+                    if self._sig() != self._signature:
+                        self._snap = self._load()
+        return self._snap
+
+    def provenance(self) -> dict[str, Any]:
+        """Active params, seeds, the dvc.lock digest and the versions recorded with the claims."""
+        lock = self.root / "dvc.lock"
+        snap = self.snapshot()
+        return {"profile": self.params.profile, "params": self.params.model_dump(mode="json"),
+                "seeds": {"global": self.params.seed, "probe": list(self.params.probe.seeds),
+                          "neurons": self.params.neurons.seed, "finetune": self.params.finetune.seed},
+                "dvc_lock_sha256": hashlib.sha256(lock.read_bytes()).hexdigest() if lock.is_file() else None,
+                "versions": (snap.claims or {}).get("versions"), "results_etag": snap.etag}

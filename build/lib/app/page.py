@@ -1,0 +1,99 @@
+"""The results page: the claims (rendered here), the report's plots, and a form that probes a sentence.
+
+A plain Flask blueprint, so it stays out of the OpenAPI document. Everything the page loads comes
+from this server (``/static/``, ``/plots/``, the JSON API): no CDN, no inline script or style, which
+the page's Content-Security-Policy enforces.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, abort, current_app, render_template, send_from_directory
+
+from app.catalog import Catalog
+
+bp = Blueprint("page", __name__, template_folder="templates", static_folder="static", static_url_path="/static")
+
+PLOT_NAME = re.compile(r"^[A-Za-z0-9_.-]+\.(svg|png)$")
+
+# The report's figures, in the report's order (pipeline/report.py): file stem -> caption.
+PLOT_CAPTIONS = {
+    "layers": "Probe accuracy per layer",
+    "delta": "Accuracy change after fine-tuning",
+    "neurons": "Minimal-set neurons per layer",
+    "selectivity": "Selectivity per layer",
+}
+STATUS_CLASS = {"PASS": "pass", "FAIL": "fail", "NOT APPLICABLE": "na"}
+
+PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
+            "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+# Plots are matplotlib SVGs with an inline <style>; opened on their own they may run nothing.
+PLOT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox"
+
+
+def _catalog() -> Catalog:
+    return current_app.extensions["lingshift.catalog"]
+
+
+def _plots_dir() -> Path:
+    return _catalog().results_dir / "plots"
+
+
+def _plot_groups(catalog: Catalog) -> list[dict[str, Any]]:
+    """Every SVG under ``results/plots``, grouped by model (``<kind>-<model>.svg``), in the report's order."""
+    folder = catalog.results_dir / "plots"
+    svgs = sorted(p for p in folder.glob("*.svg") if PLOT_NAME.match(p.name)) if folder.is_dir() else []
+    order = list(PLOT_CAPTIONS)
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for p in svgs:
+        kind, model = p.stem, "other"
+        for m in sorted(catalog.models, key=len, reverse=True):
+            if p.stem.endswith(f"-{m}"):
+                kind, model = p.stem[: -len(m) - 1], m
+                break
+        caption = PLOT_CAPTIONS.get(kind, kind.replace("_", " ").replace("-", " ").capitalize())
+        png = p.with_suffix(".png")
+        groups.setdefault(model, []).append({
+            "name": p.name, "caption": caption, "alt": f"{caption}, {model}" if model != "other" else caption,
+            "png": png.name if png.is_file() else None,
+            "rank": order.index(kind) if kind in order else len(order)})
+    known = [m for m in catalog.models if m in groups] + [m for m in sorted(groups) if m not in catalog.models]
+    return [{"model": m, "plots": sorted(groups[m], key=lambda d: (d["rank"], d["name"]))} for m in known]
+
+
+@bp.get("/")
+def index() -> Response:
+    catalog = _catalog()
+    snap = catalog.snapshot()
+    claims = None
+    if snap.claims is not None:
+        claims = [{"id": str(c.get("id", "")), "title": str(c.get("title", "")),
+                   "statement": str(c.get("statement", "") or ""), "status": str(c.get("status", "")),
+                   "status_class": STATUS_CLASS.get(str(c.get("status", "")), "na"),
+                   "reason": str(c.get("reason", "") or "")}
+                  for c in snap.claims.get("claims", []) if isinstance(c, dict)]
+    profile = (snap.claims or {}).get("profile") or catalog.params.profile
+    html = render_template("index.html", claims=claims, plot_groups=_plot_groups(catalog), profile=profile,
+                           problems=snap.problems)
+    resp = Response(html, mimetype="text/html")
+    resp.headers["Content-Security-Policy"] = PAGE_CSP
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    resp.headers["Referrer-Policy"] = "no-referrer"
+    resp.cache_control.no_cache = True
+    return resp
+
+
+@bp.get("/plots/<name>")
+def plot(name: str) -> Response:
+    """A figure from ``results/plots`` (SVG or PNG); anything else is a 404."""
+    if not PLOT_NAME.match(name) or not (_plots_dir() / name).is_file():
+        abort(404)
+    max_age = current_app.extensions["lingshift.settings"].cache_max_age_s
+    resp = send_from_directory(_plots_dir(), name, max_age=max_age)
+    resp.cache_control.public = True
+    resp.headers["Content-Security-Policy"] = PLOT_CSP
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    return resp

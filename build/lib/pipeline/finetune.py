@@ -1,0 +1,596 @@
+"""Fine-tune an encoder on a sentence task with the Hugging Face Trainer.
+
+``run_finetune(models/<m>/base, models/<m>/<task>, task, params)`` trains encoder + head
+(``AutoModelForSequenceClassification``; regression for STS-B) and writes, atomically::
+
+    models/<m>/<task>/
+      config.json, model.safetensors   the fine-tuned ENCODER in the base layout, so
+                                       ``pipeline.models.load`` reads base and fine-tuned alike
+      tokenizer files                  copied unchanged from the base directory
+      head.safetensors, head.json      the task head (weights; label names, architecture), see
+                                       :func:`load_classifier`
+      metrics.json                     dev and test metrics, majority baseline, times
+      finetune.json                    resolved params, seed, split sizes, library versions, log
+
+Nothing is pickled: the Trainer runs with ``save_strategy="no"`` in a scratch folder that is
+removed afterwards, the best dev state (``keep_best``) is kept in memory, and weights are
+read with safetensors only. The default is the paper's recipe (``run_glue`` defaults: 3
+epochs, lr 5e-5, batch 8, max length 128, seed 42); :data:`PRESETS` ``offline`` is the
+shortened recipe of the offline profile.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from pipeline import models
+from pipeline.atomic import atomic_dir, write_json
+from pipeline.errors import ConfigError, ModelError
+from pipeline.provenance import stamp
+from pipeline.resources import sha256_file
+from pipeline.tasks import (
+    SentenceSplit,
+    SentenceTask,
+    TaskContext,
+    TaskData,
+    compute_metrics,
+    get_task,
+    load_task,
+    majority_baseline,
+)
+
+log = logging.getLogger(__name__)
+
+HEAD_WEIGHTS = "head.safetensors"
+HEAD_INFO = "head.json"
+METRICS = "metrics.json"
+PROVENANCE = "finetune.json"
+#: Files of a model directory that are the tokenizer (copied verbatim from the base).
+TOKENIZER_FILES = tuple(f for f in models.MODEL_FILES if f not in ("config.json", "model.safetensors"))
+
+
+class FinetuneParams(BaseModel):
+    """Fine-tuning recipe. Defaults: the paper's (HF ``run_glue``): 3 epochs, lr 5e-5, batch 8, length 128, seed 42."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    epochs: float = Field(3.0, gt=0, description="training epochs (fractions allowed)")
+    lr: float = Field(5e-5, gt=0, lt=1, description="peak learning rate (AdamW, linear decay)")
+    batch_size: int = Field(8, ge=1, le=4096)
+    eval_batch_size: int = Field(64, ge=1, le=8192)
+    max_length: int = Field(128, ge=8, le=4096, description="tokens per example (pairs: both texts)")
+    seed: int = Field(42, description="training seed (head init, data order, dropout)")
+    split_seed: int = Field(42, description="seed of the offline splits and of GLUE's held-out dev")
+    max_train_examples: Optional[int] = Field(None, ge=1, description="seeded cap on train examples (null: all)")
+    warmup_ratio: float = Field(0.0, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0)
+    eval_strategy: Literal["epoch", "steps", "no"] = "epoch"
+    eval_steps: Optional[int] = Field(None, ge=1, description="with eval_strategy: steps")
+    early_stopping_patience: Optional[int] = Field(None, ge=1, description="stop after N dev evals without gain")
+    keep_best: bool = Field(False, description="end with the best dev state rather than the last")
+    group_by_length: bool = Field(False, description="batch examples of similar length (faster on CPU)")
+    mixed_precision: Literal["auto", "no", "fp16", "bf16"] = Field("auto", description="auto: bf16/fp16 on CUDA")
+    tf32: Optional[bool] = Field(None, description="null: on with CUDA")
+    full_determinism: Optional[bool] = Field(None, description="null: on CPU only")
+    device: Optional[Literal["cpu", "cuda"]] = Field(None, description="null: cuda if available")
+    num_threads: Optional[int] = Field(None, ge=1, description="CPU threads for torch (null: torch's default)")
+    logging_steps: float = Field(0.05, gt=0, description="<1: fraction of all steps between log lines")
+
+    @field_validator("eval_strategy", "mixed_precision", mode="before")
+    @classmethod
+    def _yaml_no(cls, v: Any) -> Any:
+        return "no" if v is False else v  # YAML 1.1 reads an unquoted `no` as false
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FinetuneParams:
+        if self.eval_strategy == "steps" and self.eval_steps is None:
+            raise ValueError("eval_strategy 'steps' needs eval_steps")
+        if self.eval_strategy == "no" and (self.keep_best or self.early_stopping_patience):
+            raise ValueError("keep_best and early_stopping_patience need dev evaluation (eval_strategy epoch or steps)")
+        return self
+
+    @classmethod
+    def from_mapping(cls, raw: dict[str, Any], where: str = "finetune") -> FinetuneParams:
+        """Validate ``raw``; a problem becomes one :class:`ConfigError` naming the field."""
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as err:
+            first = err.errors()[0]
+            loc = ".".join(str(x) for x in (where, *first["loc"]))
+            raise ConfigError(f"{loc}: {first['msg']}") from None
+
+
+#: ``paper``: the paper's recipe. ``offline``: the offline profile, sized to finish a task in about 1.5-2.5
+#: minutes on a shared 2-core CPU (measured: benchmarks/README-finetune.md). Differences from the paper:
+#: ONE epoch (paper: 3) over at most 4,000 training examples (sentiment has 8,056; hedge's 2,366 are all
+#: used); batch 16 with lr 1e-4 (paper: batch 8, lr 5e-5; twice the batch with twice the rate, the linear
+#: scaling rule, and half the optimiser steps); max length 64 (paper: 128; 0.1 % of the snippets and 5 % of
+#: the hedge sentences reach 64 tokens); length-grouped batches (less padding); no per-epoch dev evaluation
+#: (one epoch leaves nothing to decide; dev is still scored at the end).
+PRESETS: dict[str, FinetuneParams] = {
+    "paper": FinetuneParams(),
+    "offline": FinetuneParams(epochs=1, lr=1e-4, batch_size=16, max_length=64, max_train_examples=4000,
+                              group_by_length=True, eval_strategy="no"),
+}
+
+
+def preset(name: str, **overrides: Any) -> FinetuneParams:
+    """A named recipe (``paper`` or ``offline``) with ``overrides`` applied (validated)."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown fine-tuning preset {name!r}; valid names: {', '.join(PRESETS)}")
+    return FinetuneParams.from_mapping({**PRESETS[name].model_dump(), **overrides})
+
+
+# --------------------------------------------------------------------------- data
+
+
+class _Encoded:
+    """Tokenised examples as a map-style dataset of dicts (what the Trainer's collator pads)."""
+
+    def __init__(self, encoding: dict[str, list[list[int]]], labels: list[int] | list[float]) -> None:
+        self.encoding = encoding
+        self.labels = labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        item: dict[str, Any] = {k: v[i] for k, v in self.encoding.items()}
+        item["labels"] = self.labels[i]
+        return item
+
+
+def _encode(tokenizer: Any, task: SentenceTask, split: SentenceSplit, max_length: int) -> _Encoded:
+    if task.pair and split.text_b is None:
+        raise ModelError(f"task {task.name} is a pair task but split {split.name} has no second text")
+    enc = tokenizer(list(split.text_a), list(split.text_b) if task.pair else None, truncation=True,
+                    max_length=max_length)
+    labels: list[int] | list[float]
+    if task.kind == "regression":
+        labels = [float(x) for x in split.labels]
+    else:
+        labels = [task.label_id(x) for x in split.labels]
+    keep = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc]
+    n_cut = sum(1 for ids in enc["input_ids"] if len(ids) >= max_length)
+    if n_cut:
+        log.info("%s: %d of %d examples reach the %d-token limit (longer ones are truncated)", split.name, n_cut,
+                 len(split), max_length)
+    return _Encoded({k: enc[k] for k in keep}, labels)
+
+
+# --------------------------------------------------------------------------- trainer pieces
+
+
+def _logits(predictions: Any) -> np.ndarray:
+    return np.asarray(predictions[0] if isinstance(predictions, tuple) else predictions)
+
+
+def _predicted(task: SentenceTask, logits: np.ndarray) -> np.ndarray:
+    return logits.reshape(-1) if task.kind == "regression" else logits.argmax(-1)
+
+
+def _fmt_duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
+        f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def _callbacks(task: SentenceTask, params: FinetuneParams) -> tuple[Any, Any]:
+    """A readable progress callback (bar on a terminal, log lines with ETA always) and the best-dev tracker."""
+    from transformers import ProgressCallback, TrainerCallback
+
+    class ReadableProgress(ProgressCallback):
+        """tqdm bar only on a terminal; log lines ``step i/n (p%) loss ... ETA m:ss`` everywhere."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.tty = sys.stderr.isatty()
+            self.t0 = time.perf_counter()
+
+        def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201
+            self.t0 = time.perf_counter()
+            if self.tty:
+                super().on_train_begin(args, state, control, **kwargs)
+            self.current_step = 0
+
+        def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201
+            if self.tty and self.training_bar is not None:
+                super().on_step_end(args, state, control, **kwargs)
+
+        def on_prediction_step(self, args, state, control, eval_dataloader=None, **kwargs):  # noqa: ANN001, ANN201
+            if self.tty:
+                super().on_prediction_step(args, state, control, eval_dataloader=eval_dataloader, **kwargs)
+
+        def on_train_end(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201
+            if self.training_bar is not None:
+                super().on_train_end(args, state, control, **kwargs)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001, ANN201
+            logs = dict(logs or {})
+            step, total = state.global_step, max(state.max_steps, 1)
+            elapsed = time.perf_counter() - self.t0
+            if "loss" in logs:
+                eta = elapsed / max(step, 1) * (total - step)
+                log.info("step %d/%d (%d%%) epoch %.2f: loss %.4f, lr %.2e, %s elapsed, ETA %s", step, total,
+                         100 * step // total, logs.get("epoch", state.epoch or 0), logs["loss"],
+                         logs.get("learning_rate", float("nan")), _fmt_duration(elapsed), _fmt_duration(eta))
+            elif any(k.startswith("eval_") for k in logs):
+                vals = ", ".join(f"{k[5:]} {v:.4f}" for k, v in logs.items()
+                                 if k.startswith("eval_") and k[5:] in (*task.metrics, "loss"))
+                log.info("dev at step %d (epoch %.2f): %s", step, logs.get("epoch", state.epoch or 0), vals)
+            elif "train_runtime" in logs:
+                log.info("trained %d steps in %s (%.2f steps/s), mean loss %.4f", step,
+                         _fmt_duration(logs["train_runtime"]), logs.get("train_steps_per_second", float("nan")),
+                         logs.get("train_loss", float("nan")))
+
+    class BestDev(TrainerCallback):
+        """Track the best dev score; keep that state in memory (no checkpoint files); early stopping."""
+
+        def __init__(self) -> None:
+            self.best: float | None = None
+            self.best_step: int | None = None
+            self.best_state: dict[str, Any] | None = None
+            self.bad = 0
+            self.history: list[dict[str, float]] = []
+
+        def on_evaluate(self, args, state, control, metrics=None, model=None, **kwargs):  # noqa: ANN001, ANN201
+            value = (metrics or {}).get(f"eval_{task.main_metric}")
+            if value is None or not math.isfinite(value):
+                return
+            self.history.append({"step": state.global_step, task.main_metric: float(value)})
+            if self.best is None or value > self.best:
+                self.best, self.best_step, self.bad = float(value), state.global_step, 0
+                if params.keep_best and model is not None:
+                    self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+            else:
+                self.bad += 1
+                if params.early_stopping_patience and self.bad >= params.early_stopping_patience:
+                    log.info("early stopping: no dev gain in %d evaluations (best %s %.4f at step %d)", self.bad,
+                             task.main_metric, self.best, self.best_step)
+                    control.should_training_stop = True
+
+    return ReadableProgress(), BestDev()
+
+
+def _device_settings(params: FinetuneParams) -> dict[str, Any]:
+    """TrainingArguments for the device: CPU/CUDA, mixed precision, TF32, determinism."""
+    import torch
+
+    cuda = torch.cuda.is_available() and params.device != "cpu"
+    if params.device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("finetune.device is 'cuda' but no CUDA GPU is visible", "Set finetune.device: null or cpu.")
+    mp = params.mixed_precision
+    if mp == "auto":
+        mp = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if cuda else "no"
+    if mp != "no" and not cuda:
+        raise ConfigError(f"finetune.mixed_precision {mp} needs a CUDA GPU", "Set it to auto or no on a CPU.")
+    tf32 = (params.tf32 if params.tf32 is not None else True) if cuda else None
+    return {
+        "use_cpu": not cuda, "fp16": mp == "fp16", "bf16": mp == "bf16", "tf32": tf32,
+        "full_determinism": params.full_determinism if params.full_determinism is not None else not cuda,
+    }
+
+
+def _check_cpu_contention(threads: int) -> None:
+    """Warn when OpenMP threads will spin-wait against other busy processes (a 5-10x slowdown here)."""
+    try:
+        load, cores = os.getloadavg()[0], len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return
+    if threads > 1 and load > cores - 0.5 and os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE":
+        log.warning("the CPU is busy (load %.1f on %d cores) and torch uses %d threads: OpenMP spin-waiting can "
+                    "make training several times slower. Start Python with OMP_WAIT_POLICY=PASSIVE or set "
+                    "finetune.num_threads: 1.", load, cores, threads)
+
+
+class _GlobalState:
+    """Restore what ``enable_full_determinism`` changes process-wide (flags, env vars, threads)."""
+
+    _ENV = ("CUDA_LAUNCH_BLOCKING", "CUBLAS_WORKSPACE_CONFIG", "ASCEND_LAUNCH_BLOCKING", "HCCL_DETERMINISTIC",
+            "FLASH_ATTENTION_DETERMINISTIC")
+
+    def __enter__(self) -> _GlobalState:
+        import torch
+
+        self.det = (torch.are_deterministic_algorithms_enabled(),
+                    torch.is_deterministic_algorithms_warn_only_enabled())
+        self.cudnn = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+        self.env = {k: os.environ.get(k) for k in self._ENV}
+        self.threads = torch.get_num_threads()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import torch
+
+        torch.use_deterministic_algorithms(self.det[0], warn_only=self.det[1])
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = self.cudnn
+        torch.set_num_threads(self.threads)
+        for k, v in self.env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def _load_for_training(base_dir: Path, task: SentenceTask, seed: int) -> tuple[Any, Any]:
+    """Fast tokenizer + encoder with a fresh (seeded) head, from safetensors only."""
+    import transformers
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    models.check_loadable(base_dir)
+    tokenizer = AutoTokenizer.from_pretrained(base_dir, use_fast=True)
+    if not tokenizer.is_fast:
+        raise ModelError(f"{base_dir}: no fast tokenizer")
+    labels = {} if task.kind == "regression" else {
+        "id2label": dict(enumerate(task.label_names)), "label2id": {n: i for i, n in enumerate(task.label_names)}}
+    transformers.set_seed(seed)
+    verbosity = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()  # "newly initialised head" is expected, not a warning
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(
+            base_dir, num_labels=task.num_labels, use_safetensors=True, output_hidden_states=False,
+            problem_type="regression" if task.kind == "regression" else "single_label_classification", **labels)
+    except (OSError, ValueError) as err:
+        raise ModelError(f"cannot build a sequence-classification model from {base_dir}: {err}") from None
+    finally:
+        transformers.logging.set_verbosity(verbosity)
+    return tokenizer, model
+
+
+def _display_path(path: Path) -> str:
+    """``path`` relative to the working directory when it lies below it (results carry no host paths)."""
+    try:
+        return Path(path).resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def run_finetune(
+    base_dir: Path,
+    out_dir: Path,
+    task: SentenceTask | str,
+    params: FinetuneParams | None = None,
+    cache: Path | None = None,
+    *,
+    data: TaskData | None = None,
+    metrics_copy: Path | None = None,
+) -> dict[str, Any]:
+    """Fine-tune the encoder in ``base_dir`` on ``task``; write ``out_dir`` atomically; return the metrics.
+
+    ``data`` (already loaded splits) is for tests and callers that hold the data; otherwise the
+    task is loaded with ``params.split_seed`` and the resource ``cache``. ``metrics_copy``: also
+    write ``metrics.json`` there (DVC cannot declare a metrics file inside a directory output).
+    """
+    import torch
+    from transformers import DataCollatorWithPadding, ProgressCallback, Trainer, TrainingArguments
+
+    t_start = time.perf_counter()
+    params = params or FinetuneParams()
+    task = get_task(task) if isinstance(task, str) else task
+    base_dir, out_dir = Path(base_dir), Path(out_dir)
+    if out_dir.resolve() == base_dir.resolve():
+        raise ConfigError(f"fine-tuning output {out_dir} would overwrite the base model")
+    if data is not None and data.task.name != task.name:
+        raise ConfigError(f"the data given is for task {data.task.name!r}, not {task.name!r}")
+    data = data or load_task(task, TaskContext(cache=cache, seed=params.split_seed))
+    train_split = data.splits["train"].sample(params.max_train_examples, params.split_seed)
+
+    device = _device_settings(params)
+    tokenizer, model = _load_for_training(base_dir, task, params.seed)
+    encoded = {"train": _encode(tokenizer, task, train_split, params.max_length)}
+    for name in task.eval_splits:
+        encoded[name] = _encode(tokenizer, task, data.splits[name], params.max_length)
+
+    steps_per_epoch = math.ceil(len(train_split) / params.batch_size)
+    log.info("fine-tuning %s on %s: %d train examples, %s epoch(s) x %d steps, batch %d, lr %g, max length %d, "
+             "seed %d, %s%s", base_dir, task.name, len(train_split), f"{params.epochs:g}", steps_per_epoch,
+             params.batch_size, params.lr, params.max_length, params.seed,
+             "cpu" if device["use_cpu"] else "cuda", "" if not (device["fp16"] or device["bf16"]) else
+             f" ({'bf16' if device['bf16'] else 'fp16'})")
+    progress, best = _callbacks(task, params)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.scratch-", dir=_mkdir(out_dir.parent)))
+
+    def trainer_metrics(pred: Any) -> dict[str, float]:
+        return compute_metrics(task, _predicted(task, _logits(pred.predictions)), np.asarray(pred.label_ids))
+
+    try:
+        with _GlobalState():
+            if params.num_threads:
+                torch.set_num_threads(params.num_threads)
+            if device["use_cpu"]:
+                _check_cpu_contention(torch.get_num_threads())
+            threads = torch.get_num_threads()
+            args = TrainingArguments(
+                output_dir=str(scratch), save_strategy="no", report_to="none", disable_tqdm=False,
+                num_train_epochs=params.epochs, learning_rate=params.lr, per_device_train_batch_size=params.batch_size,
+                per_device_eval_batch_size=params.eval_batch_size, warmup_steps=params.warmup_ratio,
+                weight_decay=params.weight_decay, seed=params.seed, data_seed=params.seed,
+                eval_strategy=params.eval_strategy, eval_steps=params.eval_steps, logging_strategy="steps",
+                logging_steps=params.logging_steps, dataloader_num_workers=0,
+                train_sampling_strategy="group_by_length" if params.group_by_length else "random", **device)
+            trainer = Trainer(
+                model=model, args=args, train_dataset=encoded["train"],
+                eval_dataset=encoded["dev"] if params.eval_strategy != "no" else None,
+                data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=None if device["use_cpu"] else 8),
+                processing_class=tokenizer, compute_metrics=trainer_metrics, callbacks=[best])
+            trainer.remove_callback(ProgressCallback)
+            trainer.add_callback(progress)
+            t0 = time.perf_counter()
+            train_out = trainer.train()
+            train_seconds = time.perf_counter() - t0
+            if params.keep_best and best.best_state is not None and best.best_step != trainer.state.global_step:
+                log.info("restoring the best dev state (step %d, %s %.4f)", best.best_step, task.main_metric,
+                         best.best)
+                model.load_state_dict(best.best_state)
+            t1 = time.perf_counter()
+            results: dict[str, dict[str, float]] = {}
+            baselines: dict[str, Any] = {}
+            for name in task.eval_splits:
+                # label_ids, not the dataset's order: with group_by_length the Trainer also groups eval batches
+                pred = trainer.predict(encoded[name], metric_key_prefix=name)
+                results[name] = compute_metrics(task, _predicted(task, _logits(pred.predictions)),
+                                                np.asarray(pred.label_ids))
+                baselines[name] = majority_baseline(task, train_split, data.splits[name])
+            eval_seconds = time.perf_counter() - t1
+            log_history = list(trainer.state.log_history)
+            global_step, epochs_run = trainer.state.global_step, float(trainer.state.epoch or 0)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+    model.eval()
+    metrics: dict[str, Any] = {
+        "task": task.name, "base": _display_path(base_dir), "kind": task.kind, "main_metric": task.main_metric,
+        **results, "majority_baseline": baselines if task.kind == "classification" else None,
+        "examples": {"train": len(train_split), **{n: len(encoded[n]) for n in task.eval_splits}},
+        "steps": global_step, "epochs_run": round(epochs_run, 4), "train_loss": float(train_out.training_loss),
+        "best_dev_step": best.best_step, "dev_curve": best.history,
+        "train_seconds": round(train_seconds, 2), "eval_seconds": round(eval_seconds, 2),
+        "device": "cpu" if device["use_cpu"] else torch.cuda.get_device_name(0),
+        "torch_threads": threads if device["use_cpu"] else None,
+    }
+    _write_outputs(base_dir, out_dir, task, params, model, data, metrics, log_history, device, t_start)
+    summary = ", ".join(f"{n} {task.main_metric} {results[n][task.main_metric]:.4f}" for n in task.eval_splits)
+    log.info("%s -> %s: %s (train %s, total %s)", task.name, out_dir, summary, _fmt_duration(train_seconds),
+             _fmt_duration(metrics["total_seconds"]))
+    if metrics_copy is not None:
+        write_json(Path(metrics_copy), _json_safe(metrics))
+    return _json_safe(metrics)
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _write_outputs(base_dir: Path, out_dir: Path, task: SentenceTask, params: FinetuneParams, model: Any,
+                   data: TaskData, metrics: dict[str, Any], log_history: list[dict[str, Any]],
+                   device: dict[str, Any], t_start: float) -> None:
+    """Encoder (base layout) + tokenizer + head + metrics + provenance, atomically; verified by reloading."""
+    from safetensors.torch import save_file
+
+    encoder = model.base_model
+    prefix = f"{model.base_model_prefix}."
+    with atomic_dir(out_dir) as tmp:
+        encoder.save_pretrained(tmp)
+        for f in TOKENIZER_FILES:
+            if (base_dir / f).is_file():
+                shutil.copyfile(base_dir / f, tmp / f)
+        head = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()
+                if not k.startswith(prefix)}
+        # one metadata key: safetensors writes a map in random order, and the bytes must be reproducible
+        save_file(head, str(tmp / HEAD_WEIGHTS), metadata={"format": "pt"})
+        write_json(tmp / HEAD_INFO, {
+            "task": task.name, "kind": task.kind, "label_names": list(task.label_names), "pair": task.pair,
+            "num_labels": task.num_labels, "problem_type": model.config.problem_type,
+            "architecture": type(model).__name__, "base_model_prefix": model.base_model_prefix,
+            "max_length": params.max_length, "keys": sorted(head),
+        })
+        _verify_encoder(tmp, encoder)
+        metrics["total_seconds"] = round(time.perf_counter() - t_start, 2)
+        # Inside the model directory only what the training determines: no timings, so that a re-run
+        # with the same result leaves the directory's hash (and DVC's downstream stages) unchanged.
+        write_json(tmp / METRICS, _json_safe(_without_timings(metrics)))
+        write_json(tmp / PROVENANCE, _json_safe(stamp(
+            params.model_dump(mode="json"), seed=params.seed, task=task.name, task_source=data.provenance,
+            split_sizes=data.counts(), base=_display_path(base_dir),
+            base_model_sha256=sha256_file(base_dir / "model.safetensors"),
+            device={k: v for k, v in device.items()}, trainer_versions=_trainer_versions(),
+            log_history=[_without_timings(entry) for entry in log_history],
+        )))
+
+
+def _without_timings(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` without wall-clock fields (``*_seconds``, ``*_runtime``, ``*_per_second``)."""
+    return {k: v for k, v in record.items() if not k.endswith(("_seconds", "_runtime", "_per_second"))}
+
+
+def _trainer_versions() -> dict[str, str]:
+    """Versions of the Trainer's own dependencies (not in :func:`pipeline.provenance.library_versions`)."""
+    import importlib.metadata
+
+    out = {}
+    for name in ("accelerate", "datasets"):
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = "absent"
+    return out
+
+
+def _json_safe(obj: Any) -> Any:
+    """``obj`` with NaN/inf floats as null (strict JSON; e.g. Pearson of constant predictions)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    return obj
+
+
+def _verify_encoder(path: Path, encoder: Any) -> None:
+    """Reload ``path`` through :func:`pipeline.models.load`; its weights must equal ``encoder``'s bit for bit."""
+    import torch
+
+    _, reloaded = models.load(path, "cpu")
+    want = {k: v.detach().cpu() for k, v in encoder.state_dict().items()}
+    got = reloaded.state_dict()
+    if set(want) != set(got):
+        raise ModelError(f"{path}: reloaded encoder has different weights ({sorted(set(want) ^ set(got))[:5]})")
+    bad = [k for k in want if want[k].dtype != got[k].dtype or not torch.equal(want[k], got[k])]
+    if bad:
+        raise ModelError(f"{path}: reloaded encoder differs from the trained one in {bad[:5]}")
+
+
+def load_classifier(path: Path, device: str | None = None) -> tuple[Any, Any, dict[str, Any]]:
+    """``(tokenizer, sequence-classification model, head info)`` from a fine-tuned directory (safetensors only)."""
+    import transformers
+    from safetensors.torch import load_file
+    from transformers import AutoConfig, AutoTokenizer
+
+    path = Path(path)
+    models.check_loadable(path)
+    if not (path / HEAD_INFO).is_file() or not (path / HEAD_WEIGHTS).is_file():
+        raise ModelError(f"{path} has no task head ({HEAD_INFO}, {HEAD_WEIGHTS})",
+                         "Is it a fine-tuned model directory?")
+    info = json.loads((path / HEAD_INFO).read_text(encoding="utf-8"))
+    config = AutoConfig.from_pretrained(path)
+    cls = getattr(transformers, info["architecture"], None)
+    if cls is None:
+        raise ModelError(f"{path}: unknown head architecture {info['architecture']!r}")
+    model = cls(config)
+    state = {f"{info['base_model_prefix']}.{k}": v for k, v in load_file(str(path / "model.safetensors")).items()}
+    state.update(load_file(str(path / HEAD_WEIGHTS)))
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    persistent = set(model.state_dict())
+    missing = [k for k in missing if k in persistent]
+    if missing or unexpected:
+        raise ModelError(f"{path}: weights do not match {info['architecture']} (missing {missing[:3]}, "
+                         f"unexpected {unexpected[:3]})")
+    model.eval()
+    if device:
+        model.to(device)
+    return AutoTokenizer.from_pretrained(path, use_fast=True), model, info
+
+
+def read_metrics(out_dir: Path) -> dict[str, Any]:
+    """The ``metrics.json`` of a fine-tuned model directory."""
+    p = Path(out_dir) / METRICS
+    if not p.is_file():
+        raise ModelError(f"{p} not found", "Run the finetune stage first.")
+    return json.loads(p.read_text(encoding="utf-8"))

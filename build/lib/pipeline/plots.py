@@ -1,0 +1,215 @@
+"""The report's figures (SVG + PNG) and the tidy CSVs behind DVC's ``plots:``.
+
+Per model: accuracy per layer (base vs each fine-tuned variant, bootstrap bands), the delta heatmap
+(layers x fine-tuned variants), the minimal-set neurons per layer (base vs fine-tuned) and the
+control-task selectivity per layer; one panel per probing task. Deterministic output: fixed SVG
+hash salt and no timestamps, so re-running the report leaves the files unchanged.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.atomic import write_bytes, write_text
+from pipeline.results import Results
+
+log = logging.getLogger(__name__)
+
+# Colour-blind-safe (Okabe-Ito); base is always black.
+_COLOURS = ["#000000", "#E69F00", "#56B4E9", "#009E73", "#D55E00", "#0072B2", "#CC79A7", "#F0E442", "#999999"]
+_SVG_META = {"Date": None, "Creator": "LingShift"}
+
+
+def _plt():  # noqa: ANN202
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"svg.hashsalt": "lingshift", "font.size": 9, "axes.spines.top": False,
+                         "axes.spines.right": False, "figure.dpi": 110})
+    return plt
+
+
+def _colour(i: int) -> str:
+    return _COLOURS[i % len(_COLOURS)]
+
+
+def _save(fig, out: Path, stem: str) -> list[Path]:  # noqa: ANN001
+    """Write ``stem.svg`` and ``stem.png`` under ``out`` atomically; return their paths."""
+    paths = []
+    for ext, meta in (("svg", _SVG_META), ("png", {"Software": "LingShift"})):
+        buf = io.BytesIO()
+        fig.savefig(buf, format=ext, metadata=meta, bbox_inches="tight")
+        write_bytes(out / f"{stem}.{ext}", buf.getvalue())
+        paths.append(out / f"{stem}.{ext}")
+    return paths
+
+
+def _finish(plt, fig, out: Path, stem: str, title: str) -> list[Path]:  # noqa: ANN001
+    """Title, save as SVG + PNG, close."""
+    fig.suptitle(title)
+    paths = _save(fig, out, stem)
+    plt.close(fig)
+    return paths
+
+
+def _label(ax, title: str, ylabel: str) -> None:  # noqa: ANN001
+    """Panel title and axis labels of a per-layer panel."""
+    ax.set_title(title)
+    ax.set_xlabel("layer (0 = embeddings)")
+    ax.set_ylabel(ylabel)
+
+
+def _panels(plt, n: int, width: float = 4.2, height: float = 3.2, sharey: bool = False):  # noqa: ANN001, ANN202
+    fig, axes = plt.subplots(1, n, figsize=(width * n, height), squeeze=False, layout="constrained", sharey=sharey)
+    return fig, list(axes[0])
+
+
+def layer_curves(res: Results, model: str, out: Path) -> list[Path]:
+    """Accuracy per layer, base vs each fine-tuned variant, 95% bootstrap band; one panel per task."""
+    plt = _plt()
+    tasks = res.tasks(model)
+    fig, axes = _panels(plt, len(tasks))
+    for ax, t in zip(axes, tasks, strict=True):
+        for i, v in enumerate(res.variants(model)):
+            r = res.layers.get((model, v, t))
+            if r is None:
+                continue
+            x = np.asarray(r.layers)
+            ax.plot(x, r.mean * 100, marker="o", ms=3, color=_colour(i), label=v, lw=1.6 if v == "base" else 1.2)
+            ax.fill_between(x, r.ci_low * 100, r.ci_high * 100, color=_colour(i), alpha=0.15, lw=0)
+        _label(ax, t, "probe accuracy (%)")
+        ax.set_xticks(x)
+        ax.grid(alpha=0.3)
+        lo = min(float((res.layers[(model, v, t)].ci_low * 100).min()) for v in res.variants(model)
+                 if (model, v, t) in res.layers)
+        ax.set_ylim(max(0.0, lo - 3), 100)
+    axes[-1].legend(frameon=False, fontsize=8, loc="lower left")
+    return _finish(plt, fig, out, f"layers-{model}",
+                   f"{model}: probe accuracy per layer, base vs fine-tuned (bands: 95% bootstrap over test words)")
+
+
+def delta_heatmap(res: Results, model: str, out: Path) -> list[Path]:
+    """Accuracy change (fine-tuned - base, points) as a heatmap: fine-tuned variants x layers, per task."""
+    plt = _plt()
+    tasks = res.tasks(model)
+    variants = [v for v in res.variants(model) if v != "base"]
+    if not variants:
+        return []
+    fig, axes = _panels(plt, len(tasks), width=4.0, height=0.5 * len(variants) + 1.8, sharey=True)
+    grids = {}
+    for t in tasks:
+        base = res.layers.get((model, "base", t))
+        rows = [(res.layers[(model, v, t)].mean - base.mean) * 100 if base is not None and (model, v, t) in res.layers
+                else None for v in variants]
+        n = len(base.mean) if base is not None else 0
+        grids[t] = np.asarray([r if r is not None else np.full(n, np.nan) for r in rows])
+    vmax = max(1.0, max(float(np.nanmax(np.abs(g))) if g.size else 0.0 for g in grids.values()))
+    im = None
+    for ax, t in zip(axes, tasks, strict=True):
+        g = grids[t]
+        im = ax.imshow(g, cmap="RdBu", vmin=-vmax, vmax=vmax, aspect="auto")
+        for (i, j), val in np.ndenumerate(g):
+            if np.isfinite(val):
+                ax.text(j, i, f"{val:+.1f}", ha="center", va="center", fontsize=7,
+                        color="white" if abs(val) > 0.6 * vmax else "black")
+        ax.set_xticks(range(g.shape[1]))
+        ax.set_xlabel("layer")
+        ax.set_title(t)
+    axes[0].set_yticks(range(len(variants)), variants)
+    if im is not None:
+        fig.colorbar(im, ax=axes, label="accuracy change (points)", shrink=0.9)
+    return _finish(plt, fig, out, f"delta-{model}",
+                   f"{model}: probe accuracy change after fine-tuning (fine-tuned - base)")
+
+
+def neuron_layers(res: Results, model: str, out: Path) -> list[Path]:
+    """Share of the minimal neuron set in each layer, base vs fine-tuned (grouped bars), per task."""
+    plt = _plt()
+    tasks = sorted({k[2] for k in res.neurons if k[0] == model})
+    if not tasks:
+        return []
+    variants = res.variants(model)
+    fig, axes = _panels(plt, len(tasks))
+    for ax, t in zip(axes, tasks, strict=True):
+        present = [v for v in variants if (model, v, t) in res.neurons]
+        width = 0.8 / max(1, len(present))
+        for i, v in enumerate(present):
+            n = res.neurons[(model, v, t)]
+            frac = np.asarray(n.counts, dtype=float) / max(1, n.k) * 100
+            x = np.arange(len(frac)) + (i - (len(present) - 1) / 2) * width
+            ax.bar(x, frac, width=width, color=_colour(variants.index(v)),
+                   label=f"{v} (k={n.k}, mean layer {n.mean_layer:.2f})")
+        _label(ax, t, "share of minimal-set neurons (%)")
+        ax.set_xticks(range(len(frac)))
+        ax.grid(axis="y", alpha=0.3)
+        ax.set_ylim(0, ax.get_ylim()[1] * 1.3)  # room for the legend above the bars
+        ax.legend(frameon=False, fontsize=7, loc="upper right")
+    return _finish(plt, fig, out, f"neurons-{model}",
+                   f"{model}: where the minimal neuron set lives, base vs fine-tuned")
+
+
+def selectivity(res: Results, model: str, out: Path) -> list[Path]:
+    """Control-task selectivity (task - control accuracy, points) per layer and variant, per task."""
+    plt = _plt()
+    tasks = [t for t in res.tasks(model) if any(r.selectivity is not None for k, r in res.layers.items()
+                                                  if k[0] == model and k[2] == t)]
+    if not tasks:
+        return []
+    fig, axes = _panels(plt, len(tasks))
+    for ax, t in zip(axes, tasks, strict=True):
+        for i, v in enumerate(res.variants(model)):
+            r = res.layers.get((model, v, t))
+            if r is None or r.selectivity is None:
+                continue
+            ax.plot(r.layers, r.selectivity * 100, marker="o", ms=3, color=_colour(i), label=v)
+        _label(ax, t, "selectivity (points)")
+        ax.grid(alpha=0.3)
+    axes[-1].legend(frameon=False, fontsize=8)
+    return _finish(plt, fig, out, f"selectivity-{model}",
+                   f"{model}: selectivity = task accuracy - control-task accuracy (Hewitt & Liang), seed 0")
+
+
+def _csv(rows: list[dict[str, object]]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def plot_data(res: Results, out: Path) -> list[Path]:
+    """Tidy CSVs for ``dvc plots``: ``layer_accuracy.csv`` and ``neuron_layers.csv`` (one row per
+    model, task, variant, layer; ``series`` = ``model/task/variant`` for DVC's colour grouping)."""
+    paths = []
+    rows = [{"series": f"{m}/{t}/{v}", "model": m, "task": t, "variant": v, "layer": layer,
+             "accuracy": round(float(r.mean[i]), 5), "ci_low": round(float(r.ci_low[i]), 5),
+             "ci_high": round(float(r.ci_high[i]), 5)}
+            for (m, v, t), r in sorted(res.layers.items()) for i, layer in enumerate(r.layers)]
+    if rows:
+        write_text(out / "layer_accuracy.csv", _csv(rows))
+        paths.append(out / "layer_accuracy.csv")
+    rows = [{"series": f"{m}/{t}/{v}", "model": m, "task": t, "variant": v, "layer": i, "neurons": c,
+             "share": round(c / max(1, n.k), 5)}
+            for (m, v, t), n in sorted(res.neurons.items()) for i, c in enumerate(n.counts)]
+    if rows:
+        write_text(out / "neuron_layers.csv", _csv(rows))
+        paths.append(out / "neuron_layers.csv")
+    return paths
+
+
+def all_plots(res: Results, out: Path) -> list[Path]:
+    """Every figure for every model in ``res`` plus the tidy CSVs; returns the written paths."""
+    paths: list[Path] = []
+    for m in res.models:
+        for fn in (layer_curves, delta_heatmap, neuron_layers, selectivity):
+            paths += fn(res, m, out)
+    paths += plot_data(res, out)
+    log.info("wrote %d plot files to %s", len(paths), out)
+    return paths
