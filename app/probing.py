@@ -33,6 +33,9 @@ _TOKEN = re.compile(r"\w+(?=n't\b)|n't\b|'(?:s|re|ve|ll|d|m)\b|\d+(?:[.,]\d+)*(?
                     re.IGNORECASE)
 
 
+RUN_PIPELINE = "Run the pipeline first: make repro (or dvc repro)."
+
+
 class ProbeRequestError(LingShiftError):
     """The request cannot be probed as asked (bad words, unknown names, layers out of range): a 422."""
 
@@ -108,7 +111,7 @@ class ProbeService:
             if entry is None:
                 if not self.ready(model, variant):
                     raise Unavailable(f"model {model}/{variant} is not materialised on this server",
-                                      "Run the pipeline first: make repro (or dvc repro).")
+                                      RUN_PIPELINE)
                 from pipeline import models
 
                 t0 = time.perf_counter()
@@ -126,7 +129,7 @@ class ProbeService:
             if task not in entry.probes:
                 if not self.ready(model, variant, task):
                     raise Unavailable(f"no trained probe for {model}/{variant}/{task} on this server",
-                                      "Run the pipeline first: make repro (or dvc repro).")
+                                      RUN_PIPELINE)
                 from pipeline.probe import LayerProbes
 
                 try:
@@ -166,7 +169,7 @@ class ProbeService:
             chosen = [v for v in c.variants if self.ready(model, v, task)]
             if not chosen:
                 raise Unavailable(f"no variant of {model} is ready to probe {task} on this server",
-                                  "Run the pipeline first: make repro (or dvc repro).")
+                                  RUN_PIPELINE)
             return chosen
         bad = [v for v in variants if v not in c.variants]
         if bad:

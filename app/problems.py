@@ -66,28 +66,19 @@ def install(app: APIFlask) -> None:
     @app.error_processor
     def _processor(error: HTTPError) -> Response:
         status = int(error.status_code)
-        detail: Any = error.detail
-        if status == 422 and not detail:
-            detail = "The request is not valid."
-        if not detail:
-            detail = _DEFAULT_DETAIL.get(status, HTTPStatus(status).description)
+        detail = error.detail or _DEFAULT_DETAIL.get(status, HTTPStatus(status).description)
         return problem_response(status, HTTPStatus(status).phrase, detail, dict(error.extra_data or {}),
                                 dict(error.headers or {}))
 
     @app.errorhandler(Exception)
     def _unhandled(err: Exception) -> Response:
-        if isinstance(err, HTTPError):
-            return _processor(err)
-        from werkzeug.exceptions import HTTPException
-
-        if isinstance(err, HTTPException):
-            return problem_response(err.code or 500, err.name, _DEFAULT_DETAIL.get(err.code or 500, err.description),
-                                    headers=dict(err.get_headers()))
+        # HTTP errors never reach here: APIFlask's more specific handlers send them to _processor.
         log.exception("unhandled error on %s %s", request.method, request.path)
         return problem_response(500, "Internal Server Error", "The server failed on this request; it is logged.")
 
 
 _DEFAULT_DETAIL = {
+    422: "The request is not valid.",
     404: "No such resource. GET /openapi.json lists every endpoint.",
     405: "This method is not allowed on this resource. GET /openapi.json lists the methods.",
     413: "The request body is too large.",

@@ -13,7 +13,10 @@ out="${1:-wheelhouse}"
 command -v "$PYTHON" >/dev/null || { echo "make-wheelhouse: $PYTHON not found (the image runs Python 3.11)" >&2; exit 2; }
 mkdir -p "$out"
 # pip wheel: LingShift's wheel + every dependency as a wheel (sdists are built into wheels here).
+# setuptools leaves build/ in the source tree; remove it unless it was there before.
+had_build=$([ -e build ] && echo 1 || true)
 "$PYTHON" -m pip wheel --quiet --wheel-dir "$out" .
+[ -n "$had_build" ] || rm -rf build
 n=$(find "$out" -name '*.whl' | wc -l)
 size=$(du -sh "$out" | cut -f1)
 echo "make-wheelhouse: $n wheels, $size in $out/ ($(find "$out" -name 'torch-*.whl' -printf '%f\n' | head -n1))"
