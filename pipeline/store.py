@@ -193,6 +193,21 @@ class ActivationStore:
         s0, s1 = self.splits[split]
         return slice(int(self.offsets[s0]), int(self.offsets[s1]))
 
+    def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(X, y)`` of split ``name``: activations ``float16 [words, layers, dim]`` (a memory-mapped view,
+        nothing read yet) and label ids ``int [words]`` into :attr:`label_names`."""
+        rows = self.split_rows(name)
+        return self.activations[rows], self.labels[rows]
+
+    def sentence_ids(self, name: str) -> np.ndarray:
+        """Sentence index of each word of split ``name`` (``int [words]``, 0 = the split's first sentence),
+        the cluster unit for sentence-level bootstraps."""
+        if name not in self.splits:
+            raise StoreError(f"split {name!r} not in this store; it has {sorted(self.splits)}")
+        s0, s1 = self.splits[name]
+        lengths = np.diff(self.offsets[s0:s1 + 1])
+        return np.repeat(np.arange(s1 - s0, dtype=np.int64), lengths)
+
     def flat_words(self) -> list[str]:
         """All words in row order (``[words]``; loaded on first use)."""
         if self._flat_words is None:
