@@ -10,7 +10,7 @@ import yaml
 
 from pipeline import profiles
 from pipeline.cli import main
-from pipeline.config import Params, load_params, load_profile, profile_path, read_mapping
+from pipeline.config import FinetuneParams, Params, load_params, load_profile, profile_path, read_mapping
 from pipeline.deviations import Deviation, deviations
 from pipeline.errors import ConfigError
 
@@ -115,3 +115,13 @@ def test_deviations_follow_the_params() -> None:
     ours = Params.model_validate({"probe": {"lr": 1e-3, "seeds": [0]}, "extract": {"aggregation": "first"}})
     assert deviations(ours, Params()) == [Deviation("extract.aggregation", "first", "last"),
                                           Deviation("probe.lr", 1e-3, 1e-2), Deviation("probe.seeds", [0], [0, 1, 2])]
+
+
+def test_knobs_left_out_of_params_yaml_keep_the_defaults_of_the_committed_runs() -> None:
+    """A WHEN_SET knob at its default is not written to params.yaml, so DVC would not see its default change:
+    changing one means dropping WHEN_SET (it is then written and tracked) and re-running the fine-tunes."""
+    knobs = {k: f.default for k, f in FinetuneParams.model_fields.items()
+             if isinstance(f.json_schema_extra, dict) and f.json_schema_extra.get("written") == "when_set"}
+    assert knobs == {"eval_batch_size": 64, "warmup_ratio": 0.0, "weight_decay": 0.0, "eval_steps": None,
+                     "early_stopping_patience": None, "keep_best": False, "tf32": None, "full_determinism": None,
+                     "device": None, "num_threads": None, "logging_steps": 0.05}
