@@ -58,8 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--only-problems", action="store_true", help="print only the rows that are not ok")
     c.add_argument("--write-baseline", action="store_true", help="record the current results as the baseline")
 
-    pf = sub.add_parser("profile", help="show the active profile, or switch params.yaml to profiles/NAME.yaml")
-    pf.add_argument("name", nargs="?", help="offline (default profile) or paper")
+    pf = sub.add_parser("profile", help="show the active profile, or write params.yaml from the defaults with the "
+                                        "overlay profiles/NAME.yaml on top")
+    pf.add_argument("name", nargs="?", help="offline (the defaults) or paper")
 
     sub.add_parser("tasks", help="list the probing tasks and models")
     sub.add_parser("summary", help="list what the pipeline has produced so far (corpora, activation stores)")

@@ -1,19 +1,32 @@
-"""Typed parameters (``params.yaml``), validated on load with messages that name the field.
+"""Typed parameters: every default of the project, validated on load with messages that name the field.
 
-The file has one section per stage (DVC tracks each stage's section as its params). Paths
-are relative to the folder that holds ``params.yaml``.
+The models below ARE the defaults, and the ``offline`` profile is the defaults unchanged. A profile
+(``profiles/NAME.yaml``) is an overlay naming only the keys that differ; :func:`load_params` reads a
+complete ``params.yaml`` and an overlay alike, because pydantic fills every key the file leaves out
+(a nested section is merged key by key, a list is replaced whole). ``params.yaml`` is the resolved
+active profile, written by ``python -m pipeline profile NAME`` (:mod:`pipeline.profiles`).
+
+The file has one section per stage (DVC tracks each stage's section as its params). Paths are
+relative to the folder that holds the file. A field's ``description`` becomes its comment in
+``params.yaml``. This module imports no training code: it cannot change a result, the values can.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Any, Literal, Optional
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipeline.errors import ConfigError
-from pipeline.finetune import PRESETS, FinetuneParams
+
+#: Folder of the profile overlays, next to ``params.yaml``.
+PROFILES_DIR = "profiles"
+#: ``json_schema_extra`` of a field that ``params.yaml`` lists only when it differs from its default (the
+#: fine-tuning knobs the committed offline runs left at their defaults; see :func:`written_keys`). DVC cannot
+#: see such a default change, so tests/test_profiles.py pins them.
+WHEN_SET: dict[str, Any] = {"written": "when_set"}
 
 
 class _Strict(BaseModel):
@@ -21,21 +34,22 @@ class _Strict(BaseModel):
 
 
 class Paths(_Strict):
-    """Where things live. ``cache`` null: ``$LINGSHIFT_CACHE`` or ``~/.cache/lingshift``."""
+    """Where things live, relative to params.yaml."""
 
-    cache: Optional[str] = None
+    cache: Optional[str] = Field(None, description="null: $LINGSHIFT_CACHE or ~/.cache/lingshift")
     data: str = "data"
     models: str = "models"
     activations: str = "activations"
-    results: str = "results"
-    corpora: str = "corpora"
+    results: str = Field("results", description="small JSON results (committed) and trained probes")
+    corpora: str = Field("corpora", description="user-supplied corpora of the paper profile (PTB, CCGbank, ...)")
 
 
 class PrepareParams(_Strict):
     """Which probing corpora to prepare and how to split and cap them."""
 
-    split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
-    max_train_tokens: Optional[int] = Field(150_000, gt=0)
+    split_fractions: tuple[float, float, float] = Field((0.8, 0.1, 0.1),
+                                                        description="contiguous blocks in corpus order")
+    max_train_tokens: Optional[int] = Field(150_000, gt=0, description="the paper: first 150,000 training tokens")
 
     @field_validator("split_fractions")
     @classmethod
@@ -45,52 +59,115 @@ class PrepareParams(_Strict):
         return v
 
 
-class ExtractParams(_Strict):
-    """Activation extraction settings (see :mod:`pipeline.extract`)."""
+class FinetuneParams(_Strict):
+    """Fine-tuning recipe. Defaults: the offline profile's; the paper's recipe is in ``profiles/paper.yaml``.
 
-    aggregation: Literal["first", "last", "mean"] = "last"
+    The offline recipe is sized to finish a task in about 1.5-2.5 minutes on a shared 2-core CPU (measured:
+    benchmarks/README-finetune.md). Differences from the paper's (HF ``run_glue``: 3 epochs, lr 5e-5, batch 8,
+    length 128): ONE epoch over at most 4,000 training examples (sentiment has 8,056; hedge's 2,366 are all
+    used); batch 16 with lr 1e-4 (twice the batch with twice the rate, the linear scaling rule, and half the
+    optimiser steps); max length 64 (0.1 % of the snippets and 5 % of the hedge sentences reach 64 tokens);
+    length-grouped batches (less padding); no per-epoch dev evaluation (one epoch leaves nothing to decide;
+    dev is still scored at the end).
+    """
+
+    epochs: float = Field(1.0, gt=0, description="training epochs (fractions allowed)")
+    lr: float = Field(1e-4, gt=0, lt=1, description="peak learning rate (AdamW, linear decay)")
+    batch_size: int = Field(16, ge=1, le=4096)
+    eval_batch_size: int = Field(64, ge=1, le=8192, json_schema_extra=WHEN_SET)
+    max_length: int = Field(64, ge=8, le=4096, description="tokens per example (pairs: both texts)")
+    seed: int = Field(42, description="training seed (head init, data order, dropout)")
+    split_seed: int = Field(42, description="seed of the offline splits and of GLUE's held-out dev")
+    max_train_examples: Optional[int] = Field(4000, ge=1, description="seeded cap on train examples (null: all)")
+    warmup_ratio: float = Field(0.0, ge=0, lt=1, json_schema_extra=WHEN_SET)
+    weight_decay: float = Field(0.0, ge=0, json_schema_extra=WHEN_SET)
+    eval_strategy: Literal["epoch", "steps", "no"] = Field("no", description="dev evaluation during training")
+    eval_steps: Optional[int] = Field(None, ge=1, description="with eval_strategy: steps", json_schema_extra=WHEN_SET)
+    early_stopping_patience: Optional[int] = Field(None, ge=1, description="stop after N dev evals without gain",
+                                                   json_schema_extra=WHEN_SET)
+    keep_best: bool = Field(False, description="end with the best dev state rather than the last",
+                            json_schema_extra=WHEN_SET)
+    group_by_length: bool = Field(True, description="batch examples of similar length (faster on CPU)")
+    mixed_precision: Literal["auto", "no", "fp16", "bf16"] = Field("auto", description="auto: bf16/fp16 on CUDA")
+    tf32: Optional[bool] = Field(None, description="null: on with CUDA", json_schema_extra=WHEN_SET)
+    full_determinism: Optional[bool] = Field(None, description="null: on CPU only", json_schema_extra=WHEN_SET)
+    device: Optional[Literal["cpu", "cuda"]] = Field(None, description="null: cuda if available",
+                                                     json_schema_extra=WHEN_SET)
+    num_threads: Optional[int] = Field(None, ge=1, description="CPU threads for torch (null: torch's default)",
+                                       json_schema_extra=WHEN_SET)
+    logging_steps: float = Field(0.05, gt=0, description="<1: fraction of all steps between log lines",
+                                 json_schema_extra=WHEN_SET)
+
+    @field_validator("eval_strategy", "mixed_precision", mode="before")
+    @classmethod
+    def _yaml_no(cls, v: Any) -> Any:
+        return "no" if v is False else v  # YAML 1.1 reads an unquoted `no` as false
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FinetuneParams:
+        if self.eval_strategy == "steps" and self.eval_steps is None:
+            raise ValueError("eval_strategy 'steps' needs eval_steps")
+        if self.eval_strategy == "no" and (self.keep_best or self.early_stopping_patience):
+            raise ValueError("keep_best and early_stopping_patience need dev evaluation (eval_strategy epoch or steps)")
+        return self
+
+    @classmethod
+    def from_mapping(cls, raw: dict[str, Any], where: str = "finetune") -> FinetuneParams:
+        """Validate ``raw``; a problem becomes one :class:`ConfigError` naming the field."""
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as err:
+            raise ConfigError(_first_problem(err, cls, prefix=(where,))) from None
+
+
+class ExtractParams(_Strict):
+    """Activation extraction settings (see pipeline.extract)."""
+
+    aggregation: Literal["first", "last", "mean"] = Field("last",
+                                                          description="first | last | mean sub-word of each word "
+                                                                      "(paper: last)")
     batch_size: int = Field(32, ge=1, le=4096)
-    max_length: Optional[int] = Field(None, ge=8)
-    device: Optional[str] = None
+    max_length: Optional[int] = Field(None, ge=8, description="null: the model's limit (at most 512 tokens); "
+                                                              "longer sentences are windowed")
+    device: Optional[str] = Field(None, description="null: cuda if available, else cpu")
 
 
 class ProbeParams(_Strict):
-    """Layer-probe settings (see :class:`pipeline.probe.LayerProbes`) and the uncertainty runs.
+    """Layer probes (NeuroX's elastic net, our Adam schedule) and their uncertainty runs."""
 
-    Deviation from the paper's Adam lr 1e-3 / batch 128-512: lr 1e-2 with cosine decay and batch
-    256 scored best on dev in our solver study (the penalty is NeuroX's, so l1 / l2 mean the same).
-    """
-
-    l1: float = Field(1e-5, ge=0)
+    l1: float = Field(1e-5, ge=0, description="elastic net as NeuroX: l1 * sum|W| + l2 * ||W||_2 (the paper's)")
     l2: float = Field(1e-5, ge=0)
-    epochs: int = Field(10, ge=1)
-    batch_size: int = Field(256, ge=1)
-    lr: float = Field(1e-2, gt=0)
-    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
-    n_boot: int = Field(1000, ge=100)
-    control_task: bool = True
+    epochs: int = Field(10, ge=1, description="the best dev epoch is kept")
+    batch_size: int = Field(256, ge=1, description="paper: 128 / 512")
+    lr: float = Field(1e-2, gt=0, description="Adam, cosine decay (paper: 1e-3; 1e-2 won on dev in our solver study)")
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1,
+                             description="probes repeated over seeds: mean, std, and a bootstrap CI over test words")
+    n_boot: int = Field(1000, ge=100, description="bootstrap replicates")
+    control_task: bool = Field(True, description="Hewitt & Liang control task -> selectivity per layer")
 
 
 class NeuronParams(_Strict):
-    """Linguistic Correlation Analysis: minimal set = smallest top-k with dev acc >= ratio * oracle's."""
+    """Linguistic Correlation Analysis: ranking, minimal neuron set, per-layer spread."""
 
-    ratio: float = Field(0.99, gt=0, le=1)
-    search_stride: int = Field(100, ge=1)
+    ratio: float = Field(0.99, gt=0, le=1,
+                         description="minimal set: smallest top-k whose dev accuracy >= ratio * the oracle's")
+    search_stride: int = Field(100, ge=1, description="NeuroX's percentage sweep for the global neuron ordering")
     seed: int = 0
 
 
 class Params(_Strict):
-    """The whole ``params.yaml``."""
+    """The whole parameter file: the offline profile by default."""
 
-    profile: Literal["offline", "paper"] = "offline"
-    seed: int = 42
-    models: list[str] = ["minilm"]
-    probe_tasks: list[str] = ["pos-wsj", "chunk-wsj"]
-    sentence_tasks: list[str] = ["sentiment", "hedge"]
-    variants: list[str] = ["base", "sentiment", "hedge"]
+    profile: Literal["offline", "paper"] = Field("offline", description="the profile this file holds")
+    seed: int = Field(42, description="seed of the bootstraps and stage stamps")
+    models: list[str] = Field(["minilm"], description="encoders to probe (python -m pipeline tasks)")
+    probe_tasks: list[str] = Field(["pos-wsj", "chunk-wsj"], description="word-level probing tasks")
+    sentence_tasks: list[str] = Field(["sentiment", "hedge"], description="sentence tasks to fine-tune on")
+    variants: list[str] = Field(["base", "sentiment", "hedge"],
+                                description="base = pre-trained, others = fine-tuned on that sentence task")
     paths: Paths = Paths()
     prepare: PrepareParams = PrepareParams()
-    finetune: FinetuneParams = PRESETS["offline"]
+    finetune: FinetuneParams = FinetuneParams()
     extract: ExtractParams = ExtractParams()
     probe: ProbeParams = ProbeParams()
     neurons: NeuronParams = NeuronParams()
@@ -132,9 +209,23 @@ def _known(names: list[str], registry: dict[str, object], what: str) -> list[str
     return names
 
 
-def load_params(path: Path | str = "params.yaml") -> tuple[Params, Path]:
-    """Read and validate ``params.yaml``; return the params and the folder paths are relative to."""
-    path = Path(path)
+def _first_problem(err: ValidationError, model: type[BaseModel], prefix: tuple[str, ...] = ()) -> str:
+    """``where: what`` of the first validation problem; an unknown key lists the valid keys of its section."""
+    first = err.errors()[0]
+    loc = tuple(str(x) for x in first["loc"])
+    where = ".".join((*prefix, *loc)) or "(top level)"
+    msg = first["msg"]
+    if first["type"] == "extra_forbidden":
+        section: Any = model
+        for part in loc[:-1]:
+            section = section.model_fields[part].annotation
+        msg = f"unknown key; valid keys here: {', '.join(section.model_fields)}"
+    more = f" (and {err.error_count() - 1} more problems)" if err.error_count() > 1 else ""
+    return f"{where}: {msg}{more}"
+
+
+def read_mapping(path: Path) -> dict[str, Any]:
+    """The YAML mapping in ``path`` (an empty file is ``{}``), or a :class:`ConfigError` that says what is wrong."""
     if not path.is_file():
         raise ConfigError(f"{path} not found", "Run from the repository root or pass --params PATH.")
     try:
@@ -143,10 +234,59 @@ def load_params(path: Path | str = "params.yaml") -> tuple[Params, Path]:
         raise ConfigError(f"{path} is not valid YAML: {err}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path} must hold a mapping of sections, not {type(raw).__name__}")
+    return raw
+
+
+def validate(raw: dict[str, Any], source: Path | str) -> Params:
+    """``raw`` (a complete file or an overlay) over the defaults, validated; problems name ``source`` and the key."""
     try:
-        return Params.model_validate(raw), path.resolve().parent
+        return Params.model_validate(raw)
     except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(x) for x in first["loc"]) or "(top level)"
-        more = f" (and {err.error_count() - 1} more problems)" if err.error_count() > 1 else ""
-        raise ConfigError(f"{path}: {where}: {first['msg']}{more}") from None
+        raise ConfigError(f"{source}: {_first_problem(err, Params)}") from None
+
+
+def load_params(path: Path | str = "params.yaml") -> tuple[Params, Path]:
+    """Read and validate a parameter file; return the params and the folder paths are relative to.
+
+    Keys the file leaves out take their defaults, so this reads ``params.yaml`` and a profile overlay alike."""
+    path = Path(path)
+    return validate(read_mapping(path), path), path.resolve().parent
+
+
+def profile_path(root: Path | str, name: str) -> Path:
+    """``profiles/NAME.yaml`` under ``root`` (the folder of ``params.yaml``)."""
+    return Path(root) / PROFILES_DIR / f"{name}.yaml"
+
+
+def profile_names(root: Path | str) -> list[str]:
+    """Names of the profile overlays under ``root/profiles``."""
+    return sorted(p.stem for p in (Path(root) / PROFILES_DIR).glob("*.yaml"))
+
+
+def load_profile(name: str, root: Path | str) -> Params:
+    """The defaults with ``profiles/NAME.yaml`` on top, validated; e.g. ``load_profile("paper", root)``."""
+    names = profile_names(root)
+    if name not in names:
+        raise ConfigError(f"unknown profile {name!r}; available: {', '.join(names) or 'none'}",
+                          f"Profiles are the YAML overlays in {Path(root) / PROFILES_DIR}.")
+    path = profile_path(root, name)
+    params, _ = load_params(path)
+    if params.profile != name:
+        raise ConfigError(f"{path} resolves to profile: {params.profile}, not {name}",
+                          f"Set `profile: {name}` in {path}.")
+    return params
+
+
+def written_keys(section: BaseModel) -> list[str]:
+    """The keys of ``section`` that ``params.yaml`` lists: all, except a :data:`WHEN_SET` one left at its default.
+
+    Those few fine-tuning knobs stay out so that the committed runs' DVC params entries stay as they were
+    recorded; once a profile sets one, it is written and DVC tracks it with the rest of its section."""
+    keys = []
+    for name, field in type(section).model_fields.items():
+        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        at_default = getattr(section, name) == field.get_default(call_default_factory=True)
+        if extra.get("written") == "when_set" and at_default:
+            continue
+        keys.append(name)
+    return keys

@@ -14,9 +14,8 @@
 
 Nothing is pickled: the Trainer runs with ``save_strategy="no"`` in a scratch folder that is
 removed afterwards, the best dev state (``keep_best``) is kept in memory, and weights are
-read with safetensors only. The default is the paper's recipe (``run_glue`` defaults: 3
-epochs, lr 5e-5, batch 8, max length 128, seed 42); :data:`PRESETS` ``offline`` is the
-shortened recipe of the offline profile.
+read with safetensors only. The recipe is :class:`pipeline.config.FinetuneParams` (defaults:
+the offline profile's; the paper's is in ``profiles/paper.yaml``).
 """
 
 from __future__ import annotations
@@ -30,13 +29,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipeline import models
 from pipeline.atomic import atomic_dir, write_json
+from pipeline.config import FinetuneParams
 from pipeline.errors import ConfigError, ModelError
 from pipeline.provenance import stamp
 from pipeline.resources import sha256_file
@@ -59,78 +58,6 @@ METRICS = "metrics.json"
 PROVENANCE = "finetune.json"
 #: Files of a model directory that are the tokenizer (copied verbatim from the base).
 TOKENIZER_FILES = tuple(f for f in models.MODEL_FILES if f not in ("config.json", "model.safetensors"))
-
-
-class FinetuneParams(BaseModel):
-    """Fine-tuning recipe. Defaults: the paper's (HF ``run_glue``): 3 epochs, lr 5e-5, batch 8, length 128, seed 42."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    epochs: float = Field(3.0, gt=0, description="training epochs (fractions allowed)")
-    lr: float = Field(5e-5, gt=0, lt=1, description="peak learning rate (AdamW, linear decay)")
-    batch_size: int = Field(8, ge=1, le=4096)
-    eval_batch_size: int = Field(64, ge=1, le=8192)
-    max_length: int = Field(128, ge=8, le=4096, description="tokens per example (pairs: both texts)")
-    seed: int = Field(42, description="training seed (head init, data order, dropout)")
-    split_seed: int = Field(42, description="seed of the offline splits and of GLUE's held-out dev")
-    max_train_examples: Optional[int] = Field(None, ge=1, description="seeded cap on train examples (null: all)")
-    warmup_ratio: float = Field(0.0, ge=0, lt=1)
-    weight_decay: float = Field(0.0, ge=0)
-    eval_strategy: Literal["epoch", "steps", "no"] = "epoch"
-    eval_steps: Optional[int] = Field(None, ge=1, description="with eval_strategy: steps")
-    early_stopping_patience: Optional[int] = Field(None, ge=1, description="stop after N dev evals without gain")
-    keep_best: bool = Field(False, description="end with the best dev state rather than the last")
-    group_by_length: bool = Field(False, description="batch examples of similar length (faster on CPU)")
-    mixed_precision: Literal["auto", "no", "fp16", "bf16"] = Field("auto", description="auto: bf16/fp16 on CUDA")
-    tf32: Optional[bool] = Field(None, description="null: on with CUDA")
-    full_determinism: Optional[bool] = Field(None, description="null: on CPU only")
-    device: Optional[Literal["cpu", "cuda"]] = Field(None, description="null: cuda if available")
-    num_threads: Optional[int] = Field(None, ge=1, description="CPU threads for torch (null: torch's default)")
-    logging_steps: float = Field(0.05, gt=0, description="<1: fraction of all steps between log lines")
-
-    @field_validator("eval_strategy", "mixed_precision", mode="before")
-    @classmethod
-    def _yaml_no(cls, v: Any) -> Any:
-        return "no" if v is False else v  # YAML 1.1 reads an unquoted `no` as false
-
-    @model_validator(mode="after")
-    def _consistent(self) -> FinetuneParams:
-        if self.eval_strategy == "steps" and self.eval_steps is None:
-            raise ValueError("eval_strategy 'steps' needs eval_steps")
-        if self.eval_strategy == "no" and (self.keep_best or self.early_stopping_patience):
-            raise ValueError("keep_best and early_stopping_patience need dev evaluation (eval_strategy epoch or steps)")
-        return self
-
-    @classmethod
-    def from_mapping(cls, raw: dict[str, Any], where: str = "finetune") -> FinetuneParams:
-        """Validate ``raw``; a problem becomes one :class:`ConfigError` naming the field."""
-        try:
-            return cls.model_validate(raw)
-        except ValidationError as err:
-            first = err.errors()[0]
-            loc = ".".join(str(x) for x in (where, *first["loc"]))
-            raise ConfigError(f"{loc}: {first['msg']}") from None
-
-
-#: ``paper``: the paper's recipe. ``offline``: the offline profile, sized to finish a task in about 1.5-2.5
-#: minutes on a shared 2-core CPU (measured: benchmarks/README-finetune.md). Differences from the paper:
-#: ONE epoch (paper: 3) over at most 4,000 training examples (sentiment has 8,056; hedge's 2,366 are all
-#: used); batch 16 with lr 1e-4 (paper: batch 8, lr 5e-5; twice the batch with twice the rate, the linear
-#: scaling rule, and half the optimiser steps); max length 64 (paper: 128; 0.1 % of the snippets and 5 % of
-#: the hedge sentences reach 64 tokens); length-grouped batches (less padding); no per-epoch dev evaluation
-#: (one epoch leaves nothing to decide; dev is still scored at the end).
-PRESETS: dict[str, FinetuneParams] = {
-    "paper": FinetuneParams(),
-    "offline": FinetuneParams(epochs=1, lr=1e-4, batch_size=16, max_length=64, max_train_examples=4000,
-                              group_by_length=True, eval_strategy="no"),
-}
-
-
-def preset(name: str, **overrides: Any) -> FinetuneParams:
-    """A named recipe (``paper`` or ``offline``) with ``overrides`` applied (validated)."""
-    if name not in PRESETS:
-        raise ConfigError(f"unknown fine-tuning preset {name!r}; valid names: {', '.join(PRESETS)}")
-    return FinetuneParams.from_mapping({**PRESETS[name].model_dump(), **overrides})
 
 
 # --------------------------------------------------------------------------- data

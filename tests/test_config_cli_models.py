@@ -7,10 +7,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from pipeline import models
 from pipeline.cli import main
-from pipeline.config import Params, load_params
+from pipeline.config import FinetuneParams, Params, load_params, load_profile
 from pipeline.errors import ConfigError, ModelError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,6 +43,44 @@ def test_bad_params_name_the_field(tmp_path: Path, text: str, where: str) -> Non
 
 def test_defaults_are_the_offline_profile() -> None:
     assert Params().profile == "offline" and Params().prepare.max_train_tokens == 150_000
+
+
+def test_unknown_key_is_named_with_the_valid_ones(tmp_path: Path) -> None:
+    (tmp_path / "params.yaml").write_text("finetune: {epoch: 3}\n")
+    with pytest.raises(ConfigError, match=r"finetune\.epoch: unknown key; valid keys here: epochs, lr, batch_size"):
+        load_params(tmp_path / "params.yaml")
+
+
+def test_finetune_defaults_are_the_offline_recipe_and_validate() -> None:
+    p = FinetuneParams()
+    assert (p.epochs, p.lr, p.batch_size, p.max_length, p.seed) == (1, 1e-4, 16, 64, 42)
+    assert (p.max_train_examples, p.group_by_length, p.eval_strategy) == (4000, True, "no")
+    assert Params().finetune == p and isinstance(p.epochs, float)
+    paper = load_profile("paper", ROOT).finetune
+    assert (paper.epochs, paper.lr, paper.batch_size, paper.max_length, paper.seed) == (3, 5e-5, 8, 128, 42)
+    assert FinetuneParams.from_mapping({"seed": 3}).seed == 3
+    for raw, where in [({"epochs": 0}, "finetune.epochs"), ({"surprise": 1}, "finetune.surprise"),
+                       ({"eval_strategy": "steps"}, "needs eval_steps"),
+                       ({"eval_strategy": "no", "keep_best": True}, "need dev evaluation"),
+                       ({"mixed_precision": "fp8"}, "finetune.mixed_precision"),
+                       ({"eval_strategy": "no", "early_stopping_patience": 2}, "need dev evaluation")]:
+        with pytest.raises(ConfigError, match=where):
+            FinetuneParams.from_mapping(raw)
+    parsed = FinetuneParams.from_mapping(yaml.safe_load("eval_strategy: no\nmixed_precision: no\n"))
+    assert parsed.eval_strategy == "no" and parsed.mixed_precision == "no"
+    with pytest.raises(ConfigError, match="unknown profile 'fast'; available: offline, paper"):
+        load_profile("fast", ROOT)
+
+
+def test_config_imports_no_training_code() -> None:
+    """config.py is plumbing outside every stage's deps: importing it, and validating the paper profile (which
+    reads the model and task registries), must not reach fine-tuning, probing or torch."""
+    code = ("import sys; import pipeline.config as c;"
+            " before = sorted(m for m in sys.modules if m.startswith('pipeline'));"
+            " c.load_profile('paper', '.'); print(before);"
+            " print(sorted(m for m in sys.modules if m in ('pipeline.finetune', 'pipeline.probe', 'torch')))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert proc.stdout.splitlines() == ["['pipeline', 'pipeline.config', 'pipeline.errors']", "[]"]
 
 
 def test_cli_reports_user_errors_in_one_line_without_traceback(tmp_path: Path) -> None:

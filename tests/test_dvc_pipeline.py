@@ -13,7 +13,8 @@ import pytest
 import yaml
 
 from pipeline.cli import main
-from pipeline.config import load_params
+from pipeline.config import load_params, load_profile
+from pipeline.profiles import resolved_text
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,9 +49,10 @@ def _stages(out: str) -> list[str]:
 
 
 def test_default_params_are_the_offline_profile() -> None:
-    assert (ROOT / "params.yaml").read_text() == (ROOT / "profiles" / "offline.yaml").read_text()
-    off, _ = load_params(ROOT / "profiles" / "offline.yaml")
-    paper, _ = load_params(ROOT / "profiles" / "paper.yaml")
+    assert (ROOT / "params.yaml").read_text() == resolved_text(ROOT, "offline")
+    off, _ = load_params(ROOT / "params.yaml")
+    assert off == load_profile("offline", ROOT)
+    paper = load_profile("paper", ROOT)
     assert off.profile == "offline" and off.models == ["minilm"] and off.variants == ["base", "sentiment", "hedge"]
     assert paper.profile == "paper"
     assert paper.models == ["bert-base-cased", "roberta-base", "xlnet-base-cased"]
