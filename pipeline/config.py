@@ -23,10 +23,6 @@ from pipeline.errors import ConfigError
 
 #: Folder of the profile overlays, next to ``params.yaml``.
 PROFILES_DIR = "profiles"
-#: ``json_schema_extra`` of a field that ``params.yaml`` lists only when it differs from its default (the
-#: fine-tuning knobs the committed offline runs left at their defaults; see :func:`written_keys`). DVC cannot
-#: see such a default change, so tests/test_profiles.py pins them.
-WHEN_SET: dict[str, Any] = {"written": "when_set"}
 
 
 class _Strict(BaseModel):
@@ -74,29 +70,24 @@ class FinetuneParams(_Strict):
     epochs: float = Field(1.0, gt=0, description="training epochs (fractions allowed)")
     lr: float = Field(1e-4, gt=0, lt=1, description="peak learning rate (AdamW, linear decay)")
     batch_size: int = Field(16, ge=1, le=4096)
-    eval_batch_size: int = Field(64, ge=1, le=8192, json_schema_extra=WHEN_SET)
+    eval_batch_size: int = Field(64, ge=1, le=8192)
     max_length: int = Field(64, ge=8, le=4096, description="tokens per example (pairs: both texts)")
     seed: int = Field(42, description="training seed (head init, data order, dropout)")
     split_seed: int = Field(42, description="seed of the offline splits and of GLUE's held-out dev")
     max_train_examples: Optional[int] = Field(4000, ge=1, description="seeded cap on train examples (null: all)")
-    warmup_ratio: float = Field(0.0, ge=0, lt=1, json_schema_extra=WHEN_SET)
-    weight_decay: float = Field(0.0, ge=0, json_schema_extra=WHEN_SET)
+    warmup_ratio: float = Field(0.0, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0)
     eval_strategy: Literal["epoch", "steps", "no"] = Field("no", description="dev evaluation during training")
-    eval_steps: Optional[int] = Field(None, ge=1, description="with eval_strategy: steps", json_schema_extra=WHEN_SET)
-    early_stopping_patience: Optional[int] = Field(None, ge=1, description="stop after N dev evals without gain",
-                                                   json_schema_extra=WHEN_SET)
-    keep_best: bool = Field(False, description="end with the best dev state rather than the last",
-                            json_schema_extra=WHEN_SET)
+    eval_steps: Optional[int] = Field(None, ge=1, description="with eval_strategy: steps")
+    early_stopping_patience: Optional[int] = Field(None, ge=1, description="stop after N dev evals without gain")
+    keep_best: bool = Field(False, description="end with the best dev state rather than the last")
     group_by_length: bool = Field(True, description="batch examples of similar length (faster on CPU)")
     mixed_precision: Literal["auto", "no", "fp16", "bf16"] = Field("auto", description="auto: bf16/fp16 on CUDA")
-    tf32: Optional[bool] = Field(None, description="null: on with CUDA", json_schema_extra=WHEN_SET)
-    full_determinism: Optional[bool] = Field(None, description="null: on CPU only", json_schema_extra=WHEN_SET)
-    device: Optional[Literal["cpu", "cuda"]] = Field(None, description="null: cuda if available",
-                                                     json_schema_extra=WHEN_SET)
-    num_threads: Optional[int] = Field(None, ge=1, description="CPU threads for torch (null: torch's default)",
-                                       json_schema_extra=WHEN_SET)
-    logging_steps: float = Field(0.05, gt=0, description="<1: fraction of all steps between log lines",
-                                 json_schema_extra=WHEN_SET)
+    tf32: Optional[bool] = Field(None, description="null: on with CUDA")
+    full_determinism: Optional[bool] = Field(None, description="null: on CPU only")
+    device: Optional[Literal["cpu", "cuda"]] = Field(None, description="null: cuda if available")
+    num_threads: Optional[int] = Field(None, ge=1, description="CPU threads for torch (null: torch's default)")
+    logging_steps: float = Field(0.05, gt=0, description="<1: fraction of all steps between log lines")
 
     @field_validator("eval_strategy", "mixed_precision", mode="before")
     @classmethod
@@ -278,15 +269,5 @@ def load_profile(name: str, root: Path | str) -> Params:
 
 
 def written_keys(section: BaseModel) -> list[str]:
-    """The keys of ``section`` that ``params.yaml`` lists: all, except a :data:`WHEN_SET` one left at its default.
-
-    Those few fine-tuning knobs stay out so that the committed runs' DVC params entries stay as they were
-    recorded; once a profile sets one, it is written and DVC tracks it with the rest of its section."""
-    keys = []
-    for name, field in type(section).model_fields.items():
-        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
-        at_default = getattr(section, name) == field.get_default(call_default_factory=True)
-        if extra.get("written") == "when_set" and at_default:
-            continue
-        keys.append(name)
-    return keys
+    """The keys of ``section`` that ``params.yaml`` lists: every field, so DVC tracks every setting."""
+    return list(type(section).model_fields)
