@@ -271,6 +271,14 @@ def missing_deps(graph: ImportGraph, stage: Stage, exempt: Mapping[str, str] = E
     return dict(sorted(missing.items()))
 
 
+def unneeded_deps(graph: ImportGraph, stage: Stage, exempt: Mapping[str, str] = EXEMPT,
+                  package: str = "pipeline") -> list[str]:
+    """The stage's code deps (under ``package/``) that cover no module its stage module reaches."""
+    reached = [graph.path(m) for m in graph.closure([stage.module], stop=exempt) if m not in exempt]
+    return [d for d in stage.deps if PurePosixPath(d).parts[:1] == (package,)
+            and not any(covered(p, [d]) for p in reached)]
+
+
 def exempt_violations(graph: ImportGraph, exempt: Mapping[str, str] = EXEMPT,
                       entry: Mapping[str, str] = ENTRY) -> dict[str, tuple[str, ...]]:
     """Non-exempt modules that an exempt module imports (anywhere), or an entry module imports at
@@ -325,13 +333,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("modules", nargs="*", help="print the closure of these modules instead of the stages'")
     ap.add_argument("--root", type=Path, default=ROOT)
     args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
-    graph = ImportGraph(args.root)
-    if args.modules:
-        for module, chain in sorted(graph.closure(args.modules).items()):
+    handler = logging.StreamHandler(sys.stdout)
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    try:
+        return _print(args.root, args.modules)
+    finally:
+        log.removeHandler(handler)
+
+
+def _print(root: Path, modules: list[str]) -> int:
+    graph = ImportGraph(root)
+    if modules:
+        for module, chain in sorted(graph.closure(modules).items()):
             log.info("%-40s %s", graph.path(module), " -> ".join(chain))
         return 0
-    stages = dvc_stages(args.root)
+    stages = dvc_stages(root)
     for stage in stages:
         log.info("%s  (%s)", stage.name, stage.cmd)
         reached = graph.closure([stage.module], stop=EXEMPT)
@@ -340,6 +358,10 @@ def main(argv: list[str] | None = None) -> int:
             state = "exempt" if module in EXEMPT else "dep" if covered(path, stage.deps) else "MISSING"
             log.info("  %-8s %-36s via %s", state, path, " -> ".join(chain))
     problems = report(graph, stages)
+    for stage in stages:
+        extra = unneeded_deps(graph, stage)
+        if extra:
+            problems += f"\n\nstage {stage.name!r}: deps its code does not reach (remove): " + ", ".join(extra)
     bad = exempt_violations(graph)
     if bad:
         problems += "\n\nexempt modules import modules that can change a result:\n" + "\n".join(
