@@ -54,7 +54,8 @@ ENTRY: dict[str, str] = {
 
 @dataclass(frozen=True)
 class Edge:
-    """One import statement's effect: ``source`` executes ``target`` (a project module)."""
+    """One import statement's effect: ``source`` executes ``target`` (a project module in
+    :meth:`ImportGraph.edges`, a dotted third-party name in :meth:`ImportGraph.external`)."""
 
     source: str
     target: str
@@ -299,12 +300,13 @@ def exempt_violations(graph: ImportGraph, exempt: Mapping[str, str] = EXEMPT,
 
 
 def suggest(graph: ImportGraph, missing: Iterable[str]) -> list[str]:
-    """Ready-to-paste ``deps`` lines: a whole package directory when every file of it is missing."""
+    """Ready-to-paste ``deps`` lines: a whole subpackage directory when every file of it is missing
+    (never the top-level package or ``pipeline/stages``: a stage depends on its own stage module only)."""
     missing = set(missing)
     lines = []
     for path in sorted(missing):
         parent = PurePosixPath(path).parent
-        if parent.name in ("pipeline", "stages"):
+        if len(parent.parts) == 1 or parent.as_posix() == "pipeline/stages":
             lines.append(path)
             continue
         siblings = {graph.path(m) for m in graph.files if PurePosixPath(graph.path(m)).parent == parent}
