@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv repro check paper-dry serve wheelhouse base-image container-smoke test test-fast lint bench bench-api load-test bench-venv clean-venv resources
+.PHONY: venv repro check deps paper-dry serve wheelhouse base-image container-smoke test test-fast lint bench bench-api load-test bench-venv clean-venv resources
 
 venv: $(STAMP)
 
@@ -25,6 +25,10 @@ repro: $(STAMP)
 ## Regression gate: this run's results vs the committed baseline (exit 1 on a regression).
 check: $(STAMP)
 	$(BIN)/python -m pipeline check
+
+## Each DVC stage's import closure (derived from the code) and the deps dvc.yaml lacks (tests/test_dvc_deps.py).
+deps: $(STAMP)
+	$(BIN)/python tests/importgraph.py
 
 ## The paper profile's whole DAG, without running anything (switches params.yaml there and back).
 paper-dry: $(STAMP)

@@ -83,10 +83,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from pipeline import resources, stages
     from pipeline.config import load_params
 
     if args.cmd == "resources":
+        from pipeline import resources
+
         return _resources(args, resources)
     if args.cmd == "tasks":
         from pipeline.corpora.registry import PROBE_TASKS
@@ -109,21 +110,39 @@ def _run(args: argparse.Namespace) -> int:
     if args.cmd == "check":
         return _check(args, params, root)
     if args.cmd == "prepare":
+        from pipeline.stages.prepare import prepare
+
         for task in args.task or params.probe_tasks:
-            stages.prepare(params, root, task)
+            prepare(params, root, task)
     elif args.cmd == "model":
-        stages.model(params, root, args.model)
+        from pipeline.stages.model import model
+
+        model(params, root, args.model)
     elif args.cmd == "extract":
-        stages.extract(params, root, args.model, args.variant, args.task)
+        from pipeline.stages.extract import extract
+
+        extract(params, root, args.model, args.variant, args.task)
     elif args.cmd == "finetune":
-        stages.finetune(params, root, args.model, args.task)
-    elif args.cmd in ("probe", "neurons"):
-        getattr(stages, args.cmd)(params, root, args.model, args.variant, args.task)
+        from pipeline.stages.finetune import finetune
+
+        finetune(params, root, args.model, args.task)
+    elif args.cmd == "probe":
+        from pipeline.stages.probe import probe
+
+        probe(params, root, args.model, args.variant, args.task)
+    elif args.cmd == "neurons":
+        from pipeline.stages.neurons import neurons
+
+        neurons(params, root, args.model, args.variant, args.task)
     elif args.cmd == "report":
-        out = stages.report(params, root)
+        from pipeline.stages.report import report
+
+        out = report(params, root)
         print(f"Report: {out}")
     elif args.cmd == "summary":
-        print(stages.summary(params, root))
+        from pipeline.stages.summary import summary
+
+        print(summary(params, root))
     return 0
 
 

@@ -3,6 +3,7 @@ clear failure at its first hub access when there is no network."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -48,6 +49,28 @@ def _stages(out: str) -> list[str]:
     return [line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage '")]
 
 
+_RESOLVE = """
+import json
+from dvc.repo import Repo
+index = Repo(".").index
+print(json.dumps({
+    "stages": {s.addressing: {"cmd": s.cmd, "deps": sorted(str(d.def_path) for d in s.deps),
+                              "outs": sorted(str(o.def_path) for o in s.outs)} for s in index.stages},
+    "metrics": sorted("/".join(key) for keys in index.metric_keys.values() for key in keys),
+    "plots": sorted("/".join(key) for keys in index.plot_keys.values() for key in keys),
+}))
+"""
+
+
+def _resolved(project: Path) -> dict:
+    """The DAG as DVC resolves it (templates filled in): each stage's cmd, deps and outs, and the
+    top-level metrics and plot files."""
+    r = subprocess.run([sys.executable, "-c", _RESOLVE], cwd=project, env=_env(), capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
 def test_default_params_are_the_offline_profile() -> None:
     assert (ROOT / "params.yaml").read_text() == resolved_text(ROOT, "offline")
     off, _ = load_params(ROOT / "params.yaml")
@@ -91,13 +114,48 @@ def test_paper_profile_fails_clearly_at_its_first_hub_access(project: Path) -> N
     assert "Traceback" not in out
 
 
-def test_report_stage_depends_on_exactly_its_inputs() -> None:
-    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+def test_report_stage_depends_on_exactly_its_inputs(project: Path) -> None:
+    stages = _resolved(project)["stages"]
     rep = stages["report"]
     assert {"results/layers", "results/neurons", "results/finetune", "pipeline/claims.py"} <= set(rep["deps"])
     assert not any(d.startswith(("activations", "models", "data")) for d in rep["deps"])
     for name, st in stages.items():  # every stage depends on its own stage module
-        assert f"pipeline/stages/{name}.py" in st["deps"], name
+        assert f"pipeline/stages/{name.split('@')[0]}.py" in st["deps"], name
+
+
+def test_resolved_dag_is_the_locked_one(project: Path) -> None:
+    """Templating the paths keeps the stages, commands and outputs that dvc.lock records."""
+    lock = yaml.safe_load((ROOT / "dvc.lock").read_text())["stages"]
+    stages = _resolved(project)["stages"]
+    assert sorted(stages) == sorted(lock)
+    for name, st in stages.items():
+        assert st["cmd"] == lock[name]["cmd"], name
+        assert st["outs"] == sorted(o["path"] for o in lock[name].get("outs", [])), name
+    assert stages["probe@minilm-base-pos-wsj"]["outs"] == ["results/layers/minilm/base/pos-wsj.json",
+                                                          "results/probes/minilm/base/pos-wsj"]
+
+
+def test_every_data_path_comes_from_params_paths(project: Path) -> None:
+    """dvc.yaml spells no data, model, activation or result folder itself: moving one in params.yaml's
+    ``paths:`` moves every dep, out, metric and plot under it."""
+    default = _resolved(project)
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    moved = {key: f"elsewhere/{key}2" for key in ("data", "models", "activations", "results")}
+    params["paths"].update(moved)
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    now = _resolved(project)
+
+    def move(path: str) -> str:
+        head, _, rest = path.partition("/")
+        return f"{moved[head]}/{rest}" if head in moved else path
+
+    assert now["stages"].keys() == default["stages"].keys()
+    for name, st in default["stages"].items():
+        assert now["stages"][name]["outs"] == sorted(move(o) for o in st["outs"]), name
+        assert now["stages"][name]["deps"] == sorted(move(d) for d in st["deps"]), name
+    assert now["metrics"] == sorted(move(m) for m in default["metrics"])
+    assert "elsewhere/results2/metrics.json" in now["metrics"]
+    assert now["plots"] == sorted(move(p) for p in default["plots"]) and len(now["plots"]) == 2
 
 
 def test_profile_command_errors(project: Path, caplog: pytest.LogCaptureFixture) -> None:

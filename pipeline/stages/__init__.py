@@ -2,16 +2,6 @@
 so that each DVC stage depends on exactly its own code.
 
 Each stage reads its inputs, writes its outputs atomically, and puts the resolved config and
-library versions next to them.
+library versions next to them. This package imports none of them: ``pipeline.cli`` imports the one
+stage module a command runs, so a stage's import closure (``tests/test_dvc_deps.py``) is its own.
 """
-
-from pipeline.stages.extract import extract
-from pipeline.stages.finetune import finetune
-from pipeline.stages.model import model
-from pipeline.stages.neurons import neurons
-from pipeline.stages.prepare import prepare
-from pipeline.stages.probe import probe
-from pipeline.stages.report import report
-from pipeline.stages.summary import summary
-
-__all__ = ["prepare", "model", "finetune", "extract", "probe", "neurons", "report", "summary"]
