@@ -8,14 +8,14 @@ import pytest
 from pipeline.errors import LingShiftError
 from pipeline.stats.verdicts import Aggregation, Direction, Verdict, aggregate, combine, decide, min_detectable_effect
 
-S, C, I, NA = Verdict.SUPPORTED, Verdict.CONTRADICTED, Verdict.INCONCLUSIVE, Verdict.NOT_APPLICABLE
+S, C, INC, NA = Verdict.SUPPORTED, Verdict.CONTRADICTED, Verdict.INCONCLUSIVE, Verdict.NOT_APPLICABLE
 
 
 @pytest.mark.parametrize(("interval", "direction", "expected"), [
-    ((0.2, 0.5), "above", S), ((-0.5, -0.1), "above", C), ((-0.1, 0.1), "above", I),
-    ((0.0, 0.3), "above", I), ((-0.3, 0.0), "above", C),   # touching t: not wholly above; wholly <= t
-    ((-0.5, -0.1), "below", S), ((0.2, 0.5), "below", C), ((-0.1, 0.1), "below", I),
-    ((-0.3, 0.0), "below", I), ((0.0, 0.3), "below", C),
+    ((0.2, 0.5), "above", S), ((-0.5, -0.1), "above", C), ((-0.1, 0.1), "above", INC),
+    ((0.0, 0.3), "above", INC), ((-0.3, 0.0), "above", C),   # touching t: not wholly above; wholly <= t
+    ((-0.5, -0.1), "below", S), ((0.2, 0.5), "below", C), ((-0.1, 0.1), "below", INC),
+    ((-0.3, 0.0), "below", INC), ((0.0, 0.3), "below", C),
     (None, "above", NA),
 ])
 def test_decide(interval, direction, expected):
@@ -23,7 +23,7 @@ def test_decide(interval, direction, expected):
 
 
 def test_decide_threshold_and_enum_direction():
-    assert decide((9.0, 11.0), 10.0, Direction.ABOVE) is I
+    assert decide((9.0, 11.0), 10.0, Direction.ABOVE) is INC
     assert decide((10.5, 11.0), 10.0, Direction.ABOVE) is S
     assert str(S) == "SUPPORTED"
 
@@ -36,23 +36,23 @@ def test_decide_bad_input(bad):
 
 
 @pytest.mark.parametrize(("verdicts", "rule", "expected"), [
-    ([S, S, S], "all", S), ([S, I, S], "all", I), ([S, C, I], "all", C), ([S, S, NA], "all", S),
+    ([S, S, S], "all", S), ([S, INC, S], "all", INC), ([S, C, INC], "all", C), ([S, S, NA], "all", S),
     ([NA, NA], "all", NA), ([], "any", NA),
-    ([C, I], "any", I), ([C, C], "any", C), ([C, S], "any", S),
-    ([S, S, C], "majority", S), ([S, C, C], "majority", C), ([S, I, C], "majority", I),
-    ([S, I, I, C], "majority", I), ([S, S, C, C], "majority", C),   # q = 3 of 4: only 2 can hold
+    ([C, INC], "any", INC), ([C, C], "any", C), ([C, S], "any", S),
+    ([S, S, C], "majority", S), ([S, C, C], "majority", C), ([S, INC, C], "majority", INC),
+    ([S, INC, INC, C], "majority", INC), ([S, S, C, C], "majority", C),   # q = 3 of 4: only 2 can hold
 ])
 def test_combine(verdicts, rule, expected):
     assert combine(verdicts, rule) is expected
 
 
 def test_aggregate_counts_dependent_units_once():
-    units = {"pos": S, "chunk": S, "sem": I}
+    units = {"pos": S, "chunk": S, "sem": INC}
     # chunk labels are a function of POS tags: one piece of evidence
     agg = aggregate(units, Aggregation.MAJORITY, independence={"pos": "wsj", "chunk": "wsj"})
     assert agg.members == {"wsj": ["pos", "chunk"], "sem": ["sem"]}
-    assert agg.groups == {"wsj": S, "sem": I}
-    assert agg.verdict is I  # 1 of 2 independent units: no majority yet; counted separately it would be 2 of 3
+    assert agg.groups == {"wsj": S, "sem": INC}
+    assert agg.verdict is INC  # 1 of 2 independent units: no majority yet; counted separately it would be 2 of 3
     assert combine(list(units.values()), "majority") is S
     d = agg.to_dict()
     assert d["verdict"] == "INCONCLUSIVE" and d["aggregation"] == "majority"

@@ -5,7 +5,8 @@ Per-word correctness ``float [..., words]`` (0/1, or fractions such as a seed av
 sentence; a replicate draws ``n_sentences`` sentences with replacement (multinomial counts over the
 sentences) and scores the ratio estimator ``sum(correct) / sum(words)`` of the resampled sentences.
 Replicates are computed in chunks of counts ``[chunk, sentences]`` so memory stays bounded; the random
-stream does not depend on the chunk size. Everything is seeded (:func:`numpy.random.default_rng`).
+stream does not depend on the chunk size (sums may differ in the last bits). Everything is seeded
+(:func:`numpy.random.default_rng`).
 
 The hierarchical bootstrap adds fine-tuning seeds as the outer level: each replicate first resamples the
 ``S`` seeds with replacement, then the test sentences, and scores the seed-averaged delta
