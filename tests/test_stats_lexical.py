@@ -17,14 +17,19 @@ TRICKY = ["The", "the", "Café", "ÉCOLE", "naïve", "ΟΔΟΣ", "Σ", "İstanbu
           "McDonald's", "U.S.", "1,000", "--", "Zürich", "résumé", "CO₂", "Ångström"]
 
 
-def reference(train_w, train_y, eval_w, eval_y, norm=lambda w: w):
-    """Plain-Python baseline: Counter per type, ties to the smallest label id."""
+def reference(train_w, train_y, eval_w, eval_y, norm=lambda w: w, ties="smallest_label"):
+    """Plain-Python baseline: Counter per type; ties to the smallest label id, or to the first seen
+    (``Counter.most_common`` keeps insertion order among equal counts)."""
     per: dict[str, Counter] = {}
     for w, y in zip(train_w, train_y, strict=True):
         per.setdefault(norm(w), Counter())[int(y)] += 1
     overall = Counter(int(y) for y in train_y)
-    maj = min(overall, key=lambda lab: (-overall[lab], lab))
-    table = {t: min(c, key=lambda lab: (-c[lab], lab)) for t, c in per.items()}
+
+    def top(c: Counter) -> int:
+        return min(c, key=lambda lab: (-c[lab], lab)) if ties == "smallest_label" else c.most_common(1)[0][0]
+
+    maj = top(overall)
+    table = {t: top(c) for t, c in per.items()}
     pred = [table.get(norm(w), maj) for w in eval_w]
     return [p == int(y) for p, y in zip(pred, eval_y, strict=True)]
 
@@ -62,10 +67,19 @@ def test_matches_plain_reference_on_random_data():
     ey = rng.integers(0, 5, 300)
     norm = word_normaliser(True)
     for n in (None, norm):
-        res = lexical_baseline(tw, ty, ew, ey, normalise=n)
-        ref = reference(tw, ty, ew, ey, n or (lambda w: w))
-        assert res.correct.tolist() == ref
-        assert res.accuracy == pytest.approx(np.mean(ref))
+        for ties in ("smallest_label", "first_seen"):
+            res = lexical_baseline(tw, ty, ew, ey, normalise=n, ties=ties)
+            ref = reference(tw, ty, ew, ey, n or (lambda w: w), ties)
+            assert res.correct.tolist() == ref
+            assert res.accuracy == pytest.approx(np.mean(ref))
+
+
+def test_first_seen_ties():
+    model = fit_lexical(["x", "x", "y", "y"], [3, 1, 4, 2], ties="first_seen")
+    assert model.predict(["x", "y", "z"]).tolist() == [3, 4, 3]
+    assert fit_lexical(["x", "x", "y", "y"], [3, 1, 4, 2]).predict(["x", "y", "z"]).tolist() == [1, 2, 1]
+    with pytest.raises(LingShiftError):
+        fit_lexical(["x"], [0], ties="random")
 
 
 @pytest.mark.parametrize("args", [
