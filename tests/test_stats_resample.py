@@ -67,6 +67,7 @@ def test_shapes_determinism_and_chunks():
     for chunk in (1, 7, 64):
         np.testing.assert_array_equal(a, cluster_bootstrap(c3[0], sid, n_boot=64, seed=9, chunk=chunk))
     assert not np.array_equal(a, cluster_bootstrap(c3[0], sid, n_boot=64, seed=10))
+    np.testing.assert_array_equal(a, cluster_bootstrap(c3[0].astype(bool), sid, n_boot=64, seed=9))  # bool input
     counts = np.concatenate(list(resample_counts(40, 10, np.random.default_rng(0), chunk=3)))
     assert counts.shape == (10, 40) and (counts.sum(axis=1) == 40).all()
 
