@@ -32,7 +32,7 @@ import torch
 
 from pipeline import models
 from pipeline.atomic import write_json
-from pipeline.corpora.registry import LoadContext, load_splits
+from pipeline.data import LoadContext, load_probe_splits
 from pipeline.extract import extract_to_store
 from pipeline.provenance import library_versions
 from pipeline.store import ActivationStore
@@ -43,7 +43,7 @@ log = logging.getLogger("bench_extract")
 def wsj_lines() -> tuple[list[list[str]], list[list[str]]]:
     """The 1,001 WSJ sample lines (words, tags) in file order."""
     with tempfile.TemporaryDirectory() as tmp:
-        parts = load_splits("pos-wsj", LoadContext(cache=None, corpora_dir=Path(tmp)))
+        parts = load_probe_splits("pos-wsj", LoadContext(cache=None, corpora_dir=Path(tmp)))
     sents = [s for p in ("train", "dev", "test") for s in parts[p].sentences]
     return [list(s.words) for s in sents], [list(s.labels) for s in sents]
 

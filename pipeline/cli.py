@@ -90,9 +90,8 @@ def _run(args: argparse.Namespace) -> int:
 
         return _resources(args, resources)
     if args.cmd == "tasks":
-        from pipeline.corpora.registry import PROBE_TASKS
+        from pipeline.data import PROBE_TASKS, SENTENCE_TASKS
         from pipeline.models import MODELS
-        from pipeline.tasks import SENTENCE_TASKS
 
         for t in PROBE_TASKS.values():
             print(f"probe    {t.name:16s} {t.profile:8s} {t.labels:6s} {t.description}")

@@ -50,9 +50,9 @@ class PrepareParams(_Strict):
     @field_validator("split_fractions")
     @classmethod
     def _sum_to_one(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
-        if any(f <= 0 for f in v) or abs(sum(v) - 1.0) > 1e-6:
-            raise ValueError("must be three positive fractions that sum to 1")
-        return v
+        from pipeline.data.splits import check_split_fractions
+
+        return check_split_fractions(v)
 
 
 class FinetuneParams(_Strict):
@@ -173,14 +173,14 @@ class Params(_Strict):
     @field_validator("probe_tasks")
     @classmethod
     def _known_tasks(cls, v: list[str]) -> list[str]:
-        from pipeline.corpora.registry import PROBE_TASKS
+        from pipeline.data import PROBE_TASKS
 
         return _known(v, PROBE_TASKS, "probing task")
 
     @field_validator("sentence_tasks")
     @classmethod
     def _known_sentence_tasks(cls, v: list[str]) -> list[str]:
-        from pipeline.tasks import SENTENCE_TASKS
+        from pipeline.data import SENTENCE_TASKS
 
         return _known(v, SENTENCE_TASKS, "sentence task")
 

@@ -36,19 +36,18 @@ import numpy as np
 from pipeline import models
 from pipeline.atomic import atomic_dir, write_json
 from pipeline.config import FinetuneParams
+from pipeline.data import (
+    LoadContext,
+    SentenceSplit,
+    SentenceTask,
+    TaskData,
+    get_sentence_task,
+    load_sentence_task,
+)
+from pipeline.data.metrics import compute_metrics, majority_baseline
 from pipeline.errors import ConfigError, ModelError
 from pipeline.provenance import stamp
 from pipeline.resources import sha256_file
-from pipeline.tasks import (
-    SentenceSplit,
-    SentenceTask,
-    TaskContext,
-    TaskData,
-    compute_metrics,
-    get_task,
-    load_task,
-    majority_baseline,
-)
 
 log = logging.getLogger(__name__)
 
@@ -308,13 +307,13 @@ def run_finetune(
 
     t_start = time.perf_counter()
     params = params or FinetuneParams()
-    task = get_task(task) if isinstance(task, str) else task
+    task = get_sentence_task(task) if isinstance(task, str) else task
     base_dir, out_dir = Path(base_dir), Path(out_dir)
     if out_dir.resolve() == base_dir.resolve():
         raise ConfigError(f"fine-tuning output {out_dir} would overwrite the base model")
     if data is not None and data.task.name != task.name:
         raise ConfigError(f"the data given is for task {data.task.name!r}, not {task.name!r}")
-    data = data or load_task(task, TaskContext(cache=cache, seed=params.split_seed))
+    data = data or load_sentence_task(task, LoadContext(cache=cache, seed=params.split_seed))
     train_split = data.splits["train"].sample(params.max_train_examples, params.split_seed)
 
     device = _device_settings(params)

@@ -53,7 +53,7 @@ def api_root(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> Path
     import numpy as np
 
     from pipeline import models
-    from pipeline.corpora.registry import LoadContext, load_splits
+    from pipeline.data import LoadContext, load_probe_splits
     from pipeline.extract import extract_array
     from pipeline.probe import LayerProbes
 
@@ -69,7 +69,7 @@ def api_root(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> Path
     for variant in ("base", "sentiment", "hedge"):
         (root / "models" / "minilm").mkdir(parents=True, exist_ok=True)
         (root / "models" / "minilm" / variant).symlink_to(minilm_dir, target_is_directory=True)
-    splits = load_splits("pos-wsj", LoadContext(cache=None, corpora_dir=root / "corpora"))
+    splits = load_probe_splits("pos-wsj", LoadContext(cache=None, corpora_dir=root / "corpora"))
     train = splits["train"].sentences[:150]
     dev = splits["dev"].sentences[:30]
     tok, enc = models.load(minilm_dir, "cpu")

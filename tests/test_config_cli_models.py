@@ -127,29 +127,3 @@ def test_pickle_only_checkpoints_are_refused(tmp_path: Path) -> None:
 def test_model_dir_without_config_is_explained(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="no config.json"):
         models.check_loadable(tmp_path)
-
-
-@pytest.mark.parametrize("task, needle", [
-    ("pos-ptb", "pos-ewt"), ("ccg-ccgbank", "LDC2005T13"), ("sem-pmb", "pmb-semtags"),
-    ("chunk-conll2000", "chunk-wsj"), ("pos-ewt", "ud-ewt"),
-])
-def test_paper_corpora_missing_say_where_to_put_them(tmp_path: Path, task: str, needle: str) -> None:
-    from pipeline.corpora.registry import LoadContext, load_splits
-    from pipeline.errors import ResourceError
-
-    with pytest.raises(ResourceError, match="not found at") as err:
-        load_splits(task, LoadContext(cache=None, corpora_dir=tmp_path))
-    assert needle in str(err.value) and str(tmp_path) in str(err.value)
-
-
-def test_paper_ptb_reads_the_standard_sections(tmp_path: Path) -> None:
-    from pipeline.corpora.registry import LoadContext, load_splits
-
-    tree = "( (S (NP-SBJ (NNP Pierre) (NNP Vinken)) (VP (VBD left) (-NONE- *T*-1)) (. .)) )\n"
-    for sec in (2, 21, 22, 23, 24):
-        d = tmp_path / "ptb" / "wsj" / f"{sec:02d}"
-        d.mkdir(parents=True)
-        (d / f"wsj_{sec:02d}01.mrg").write_text(tree)
-    splits = load_splits("pos-ptb", LoadContext(cache=None, corpora_dir=tmp_path))
-    assert [len(splits[s]) for s in ("train", "dev", "test")] == [2, 1, 1]
-    assert splits["test"].sentences[0].labels == ("NNP", "NNP", "VBD", ".")

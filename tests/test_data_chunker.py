@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from pipeline.corpora.chunker import CHUNKER_VERSION, RULES, chunk_tags, silver_chunk_corpus
-from pipeline.corpora.types import TaggedCorpus
+from pipeline.data.chunker import CHUNKER_VERSION, RULES, chunk_tags, silver_chunk_corpus
+from pipeline.data.types import TaggedCorpus
 
 PTB_TAGS = ("CC CD DT EX FW IN JJ JJR JJS LS MD NN NNS NNP NNPS PDT POS PRP PRP$ RB RBR RBS RP SYM TO UH VB "
             "VBD VBG VBN VBP VBZ WDT WP WP$ WRB # $ . , : `` '' -LRB- -RRB- -NONE-").split()

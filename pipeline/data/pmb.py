@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.corpora.conllu import iter_lines
-from pipeline.corpora.types import TaggedCorpus
+from pipeline.data.conllu import iter_lines
+from pipeline.data.types import TaggedCorpus
 from pipeline.errors import CorpusFormatError
 
 

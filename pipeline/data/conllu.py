@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Literal
 
-from pipeline.corpora.types import TaggedCorpus
+from pipeline.data.types import TaggedCorpus
 from pipeline.errors import CorpusFormatError, LingShiftError
 
 _COLUMNS = {"upos": 3, "xpos": 4}

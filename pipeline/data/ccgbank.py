@@ -18,8 +18,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
-from pipeline.corpora.conllu import as_path_list, describe_sources, iter_lines
-from pipeline.corpora.types import TaggedCorpus
+from pipeline.data.conllu import as_path_list, describe_sources, iter_lines
+from pipeline.data.types import TaggedCorpus
 from pipeline.errors import CorpusFormatError
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.corpora.types import TaggedCorpus
+from pipeline.data.types import TaggedCorpus
 from pipeline.errors import CorpusFormatError
 
 

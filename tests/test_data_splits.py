@@ -1,14 +1,23 @@
-"""word/TAG reader, deterministic splits, token caps, the split file format."""
+"""word/TAG reader, deterministic splits, the one split-fraction check, token caps, the split file format."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from pipeline.corpora.splits import cap_tokens, contiguous_split, read_split, write_split
-from pipeline.corpora.types import TaggedCorpus
-from pipeline.corpora.wordtag import parse_word_tag, read_word_tag
+from pipeline.config import PrepareParams
+from pipeline.data.splits import (
+    cap_tokens,
+    check_split_fractions,
+    contiguous_split,
+    read_split,
+    seeded_split,
+    write_split,
+)
+from pipeline.data.types import TaggedCorpus
+from pipeline.data.wordtag import parse_word_tag, read_word_tag
 from pipeline.errors import ConfigError, CorpusFormatError
 
 WSJ_LIKE = ("Pierre/NNP Vinken/NNP ,/, 61/CD years/NNS old/JJ ./.\n1/2/CD of/IN AT&T/NNP\n"
@@ -62,10 +71,35 @@ def test_contiguous_split_is_ordered_disjoint_and_complete() -> None:
     assert contiguous_split(c, (0.8, 0.1, 0.1))["dev"].sentences == parts["dev"].sentences
 
 
-@pytest.mark.parametrize("fracs", [(0.5, 0.5), (0.8, 0.3, 0.1), (1.0, 0.0, 0.0)])
+BAD_FRACTIONS = [(0.5, 0.5), (0.8, 0.3, 0.1), (1.0, 0.0, 0.0), (0.9, 0.2, -0.1)]
+
+
+@pytest.mark.parametrize("fracs", BAD_FRACTIONS)
 def test_split_fractions_are_validated(fracs: tuple[float, ...]) -> None:
     with pytest.raises(ConfigError, match="fractions"):
         contiguous_split(_corpus(10), fracs)
+
+
+@pytest.mark.parametrize("fracs", BAD_FRACTIONS)
+def test_one_split_fraction_check_everywhere(fracs: tuple[float, ...]) -> None:
+    """Both splitters and params.yaml's prepare.split_fractions reject the same values with the same sentence."""
+    want = f"split fractions {list(fracs)} must be three positive numbers summing to 1"
+    with pytest.raises(ConfigError) as direct:
+        check_split_fractions(fracs)
+    with pytest.raises(ConfigError) as contiguous:
+        contiguous_split(_corpus(10), fracs)
+    with pytest.raises(ConfigError) as seeded:
+        seeded_split(["a", "b", "c"], ["x", "y", "x"], seed=0, fractions=fracs)
+    assert str(direct.value) == str(contiguous.value) == str(seeded.value) == want
+    if len(fracs) == 3:  # a shorter list is already refused by the field's type
+        with pytest.raises(ValidationError) as err:
+            PrepareParams(split_fractions=fracs)
+        assert want in str(err.value)
+
+
+def test_good_split_fractions_pass_unchanged() -> None:
+    assert check_split_fractions([0.7, 0.2, 0.1]) == (0.7, 0.2, 0.1)
+    assert PrepareParams(split_fractions=(0.6, 0.2, 0.2)).split_fractions == (0.6, 0.2, 0.2)
 
 
 def test_tiny_corpus_still_gets_three_nonempty_splits() -> None:

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.corpora.brown import BROWN_TO_UNIVERSAL, coarse_tag, read_brown, strip_tag
-from pipeline.corpora.ccgbank import read_ccgbank_auto
-from pipeline.corpora.conll2000 import read_conll2000
-from pipeline.corpora.conllu import read_conllu
-from pipeline.corpora.pmb import read_pmb_semtags
-from pipeline.corpora.ptb import read_ptb
-from pipeline.corpora.types import TaggedCorpus
+from pipeline.data.brown import BROWN_TO_UNIVERSAL, coarse_tag, read_brown, strip_tag
+from pipeline.data.ccgbank import read_ccgbank_auto
+from pipeline.data.conll2000 import read_conll2000
+from pipeline.data.conllu import read_conllu
+from pipeline.data.pmb import read_pmb_semtags
+from pipeline.data.ptb import read_ptb
+from pipeline.data.types import TaggedCorpus
 from pipeline.errors import CorpusFormatError, LingShiftError
 
 FIX = Path(__file__).parent / "fixtures" / "corpora"
@@ -148,7 +148,7 @@ def test_brown_mapping_targets_only_universal_tags() -> None:
 
 def test_brown_unknown_tag_becomes_x_with_one_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = write(tmp_path, "\tA/at zork/qqq zork/qqq ./.\n")
-    with caplog.at_level(logging.WARNING, logger="pipeline.corpora.brown"):
+    with caplog.at_level(logging.WARNING, logger="pipeline.data.brown"):
         c = read_brown([path])
     assert c.sentences[0].labels == ("DET", "X", "X", ".")
     assert c.provenance["unmapped_tokens"] == "2"

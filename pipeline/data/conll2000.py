@@ -11,8 +11,8 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pipeline.corpora.conllu import iter_lines
-from pipeline.corpora.types import TaggedCorpus
+from pipeline.data.conllu import iter_lines
+from pipeline.data.types import TaggedCorpus
 from pipeline.errors import CorpusFormatError
 
 _BIO = re.compile(r"O|[BI]-\S+")

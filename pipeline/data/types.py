@@ -1,10 +1,19 @@
-"""The one corpus type every reader produces: sentences of words, one label per word."""
+"""The example types of the data package.
+
+:class:`TaggedCorpus` (sentences of words, one label per word) is what every probing-corpus
+reader produces; :class:`SentenceSplit` (texts with one label each) is one split of a sentence task.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+
+from pipeline.data.order import hash_order
+
+#: A sentence-task label: a label name (classification) or a score (regression).
+Label = str | float
 
 
 @dataclass(frozen=True)
@@ -77,3 +86,43 @@ class TaggedCorpus:
         prov = dict(self.provenance)
         prov["labels"] = note
         return TaggedCorpus(name, sents, prov)
+
+
+@dataclass(frozen=True)
+class SentenceSplit:
+    """One split: ``text_a[i]`` (and ``text_b[i]`` for pair tasks) carries ``labels[i]``.
+
+    Labels are label names (classification) or floats (regression).
+    """
+
+    name: str
+    text_a: tuple[str, ...]
+    labels: tuple[Label, ...]
+    text_b: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.text_a) != len(self.labels) or (self.text_b is not None and len(self.text_b) != len(self.labels)):
+            raise ValueError(f"split {self.name}: texts and labels differ in length")
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def take(self, indices: Sequence[int], name: str | None = None) -> SentenceSplit:
+        """The examples at ``indices`` (in that order)."""
+        return SentenceSplit(
+            name or self.name,
+            tuple(self.text_a[i] for i in indices),
+            tuple(self.labels[i] for i in indices),
+            None if self.text_b is None else tuple(self.text_b[i] for i in indices),
+        )
+
+    def sample(self, n: int | None, seed: int) -> SentenceSplit:
+        """At most ``n`` examples, chosen by a seeded hash (the same ``n`` gives a prefix of a larger ``n``)."""
+        if n is None or n >= len(self):
+            return self
+        order = hash_order(range(len(self)), lambda i: f"{i}\x00{self.text_a[i]}", seed)
+        return self.take(sorted(order[:n]))
+
+    def label_counts(self) -> Counter[Label]:
+        """How often each label occurs."""
+        return Counter(self.labels)

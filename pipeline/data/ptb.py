@@ -18,8 +18,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.corpora.conllu import as_path_list, describe_sources, iter_lines
-from pipeline.corpora.types import TaggedCorpus
+from pipeline.data.conllu import as_path_list, describe_sources, iter_lines
+from pipeline.data.types import TaggedCorpus
 from pipeline.errors import CorpusFormatError
 
 log = logging.getLogger(__name__)
