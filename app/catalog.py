@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import Params, load_params
+from pipeline.config import Params
 from pipeline.errors import LingShiftError
+from pipeline.names import load_checked
 from pipeline.results import Results, load_results
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ class Catalog:
     def __init__(self, root: Path, params_file: str = "params.yaml", check_every_s: float = 2.0) -> None:
         self.root = Path(root).resolve()
         self.params: Params
-        self.params, _ = load_params(self.root / params_file)
+        self.params, _ = load_checked(self.root / params_file)
         self.results_dir = self.root / self.params.paths.results
         self.models_dir = self.root / self.params.paths.models
         self._lock = threading.Lock()

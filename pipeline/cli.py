@@ -83,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from pipeline.config import load_params
+    from pipeline.names import load_checked
 
     if args.cmd == "resources":
         from pipeline import resources
@@ -105,7 +105,7 @@ def _run(args: argparse.Namespace) -> int:
 
         print(show_or_switch(args.params, args.name))
         return 0
-    params, root = load_params(args.params)
+    params, root = load_checked(args.params)
     if args.cmd == "check":
         return _check(args, params, root)
     if args.cmd == "prepare":

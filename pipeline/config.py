@@ -13,6 +13,7 @@ relative to the folder that holds the file. A field's ``description`` becomes it
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal, Optional
 
@@ -23,6 +24,21 @@ from pipeline.errors import ConfigError
 
 #: Folder of the profile overlays, next to ``params.yaml``.
 PROFILES_DIR = "profiles"
+
+
+class SplitFractionsError(ConfigError, ValueError):
+    """Split fractions that are not three positive numbers summing to 1.
+
+    Also a ``ValueError``, so that a pydantic validator may raise it and name the field.
+    """
+
+
+def check_split_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
+    """``fractions`` as a tuple if they are three positive numbers summing to 1, else :class:`SplitFractionsError`."""
+    if len(fractions) != 3 or any(f <= 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
+        raise SplitFractionsError(f"split fractions {list(fractions)} must be three positive numbers summing to 1")
+    train, dev, test = fractions
+    return train, dev, test
 
 
 class _Strict(BaseModel):
@@ -50,8 +66,6 @@ class PrepareParams(_Strict):
     @field_validator("split_fractions")
     @classmethod
     def _sum_to_one(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
-        from pipeline.data.splits import check_split_fractions
-
         return check_split_fractions(v)
 
 
@@ -163,41 +177,12 @@ class Params(_Strict):
     probe: ProbeParams = ProbeParams()
     neurons: NeuronParams = NeuronParams()
 
-    @field_validator("models")
-    @classmethod
-    def _known_models(cls, v: list[str]) -> list[str]:
-        from pipeline.models import MODELS
-
-        return _known(v, MODELS, "model")
-
-    @field_validator("probe_tasks")
-    @classmethod
-    def _known_tasks(cls, v: list[str]) -> list[str]:
-        from pipeline.data import PROBE_TASKS
-
-        return _known(v, PROBE_TASKS, "probing task")
-
-    @field_validator("sentence_tasks")
-    @classmethod
-    def _known_sentence_tasks(cls, v: list[str]) -> list[str]:
-        from pipeline.data import SENTENCE_TASKS
-
-        return _known(v, SENTENCE_TASKS, "sentence task")
-
     @model_validator(mode="after")
     def _variants_are_base_or_tasks(self) -> Params:
         bad = [v for v in self.variants if v != "base" and v not in self.sentence_tasks]
         if bad:
             raise ValueError(f"variants {bad} are neither 'base' nor one of sentence_tasks {self.sentence_tasks}")
         return self
-
-
-def _known(names: list[str], registry: dict[str, object], what: str) -> list[str]:
-    """``names`` if each is registered, else a ValueError listing the valid ones."""
-    bad = [n for n in names if n not in registry]
-    if bad:
-        raise ValueError(f"unknown {what}(s) {bad}; valid: {sorted(registry)}")
-    return names
 
 
 def _first_problem(err: ValidationError, model: type[BaseModel], prefix: tuple[str, ...] = ()) -> str:

@@ -25,8 +25,6 @@ def test_committed_params_are_valid_and_offline() -> None:
 
 
 @pytest.mark.parametrize("text, where", [
-    ("models: [gpt-7]\n", "models: Value error, unknown model"),
-    ("probe_tasks: [pos-klingon]\n", "probe_tasks"),
     ("extract: {aggregation: median}\n", "extract.aggregation"),
     ("extract: {batch_size: 0}\n", "extract.batch_size"),
     ("prepare: {split_fractions: [0.5, 0.5, 0.5]}\n", "prepare.split_fractions"),
@@ -127,3 +125,18 @@ def test_pickle_only_checkpoints_are_refused(tmp_path: Path) -> None:
 def test_model_dir_without_config_is_explained(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="no config.json"):
         models.check_loadable(tmp_path)
+
+
+@pytest.mark.parametrize("text, where", [
+    ("models: [gpt-7]\n", "models: unknown model(s) ['gpt-7']"),
+    ("probe_tasks: [pos-klingon]\n", "probe_tasks: unknown probing task(s) ['pos-klingon']"),
+    ("sentence_tasks: [cola]\nvariants: [base]\n", "sentence_tasks: unknown sentence task(s) ['cola']"),
+])
+def test_unknown_names_are_named_with_the_valid_ones(tmp_path: Path, text: str, where: str) -> None:
+    from pipeline.names import load_checked
+
+    (tmp_path / "params.yaml").write_text(text)
+    load_params(tmp_path / "params.yaml")  # structure alone is fine: names are checked against the registries
+    with pytest.raises(ConfigError) as err:
+        load_checked(tmp_path / "params.yaml")
+    assert where in str(err.value) and "valid: [" in str(err.value)

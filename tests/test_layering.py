@@ -35,7 +35,7 @@ RULES: tuple[Rule, ...] = (
 # What app may import from pipeline itself (each with the packages above it, which Python runs on the way).
 APP_MAY_IMPORT: tuple[str, ...] = (
     "pipeline.records", "pipeline.results", "pipeline.layout", "pipeline.probing.linear", "pipeline.extract",
-    "pipeline.models", "pipeline.errors", "pipeline.config",
+    "pipeline.models", "pipeline.errors", "pipeline.config", "pipeline.names",
 )
 
 ROOT = Path(__file__).resolve().parents[1]

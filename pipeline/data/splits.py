@@ -16,26 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.atomic import write_text
+from pipeline.config import check_split_fractions
 from pipeline.data.order import hash_order
 from pipeline.data.types import Label, SentenceSplit, TaggedCorpus, TaggedSentence
 from pipeline.errors import ConfigError, CorpusFormatError
 
 SPLITS = ("train", "dev", "test")
-
-
-class SplitFractionsError(ConfigError, ValueError):
-    """Split fractions that are not three positive numbers summing to 1.
-
-    Also a ``ValueError``, so that a pydantic validator may raise it and name the field.
-    """
-
-
-def check_split_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
-    """``fractions`` as a tuple if they are three positive numbers summing to 1, else :class:`SplitFractionsError`."""
-    if len(fractions) != 3 or any(f <= 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
-        raise SplitFractionsError(f"split fractions {list(fractions)} must be three positive numbers summing to 1")
-    train, dev, test = fractions
-    return train, dev, test
 
 
 def contiguous_split(corpus: TaggedCorpus, fractions: Sequence[float] = (0.8, 0.1, 0.1)) -> dict[str, TaggedCorpus]:
