@@ -347,6 +347,17 @@ def test_format_1_probes_still_load(tmp_path: Path, toy: dict, standardized: boo
         LinearProbe.load(tmp_path / "old")
 
 
+def test_the_fitted_probe_imports_neither_the_solver_nor_transformers() -> None:
+    """What the API loads stays light: the fitted probe without the training code or transformers."""
+    import subprocess
+    import sys
+
+    code = ("import sys, pipeline.probing.linear; "
+            "print(sorted(m for m in ('pipeline.probing.solver', 'transformers') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 # ----------------------------------------------------------------------------------- validation
 def test_unseen_test_label_is_an_error_and_reported(fitted: LinearProbe, toy: dict, caplog) -> None:
     y = toy["yt"].copy()

@@ -70,7 +70,7 @@ def torch_device(device: str | torch.device | None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-@dataclass
+@dataclass(eq=False)
 class LinearProbe:
     """A fitted multinomial logistic-regression probe per probe layer, on raw activations.
 
