@@ -130,10 +130,10 @@ class ProbeService:
                 if not self.ready(model, variant, task):
                     raise Unavailable(f"no trained probe for {model}/{variant}/{task} on this server",
                                       RUN_PIPELINE)
-                from pipeline.probe import LayerProbes
+                from pipeline.probing.linear import LinearProbe
 
                 try:
-                    probe = LayerProbes.load(self.catalog.probe_dir(model, variant, task), device="cpu")
+                    probe = LinearProbe.load(self.catalog.probe_dir(model, variant, task), device="cpu")
                     data = json.loads(self.catalog.neurons_file(model, variant, task).read_text(encoding="utf-8"))
                     ranking = np.asarray(data["ordering"], dtype=np.int64)
                 except Exception as err:  # noqa: BLE001 - any failure to load means "not available here"
@@ -200,8 +200,8 @@ class ProbeService:
                 if bad:
                     raise ProbeRequestError(f"layers {bad} out of range; {model} has layers 0..{n_layers - 1}")
             proba = probe.predict_proba(X)  # [words, probe_layers, classes]
-            pos = {lid: i for i, lid in enumerate(probe.layer_ids_)}
-            names = probe.label_names_
+            pos = {lid: i for i, lid in enumerate(probe.layer_ids)}
+            names = probe.label_names
             layer_out = []
             for layer in chosen_layers:
                 p = proba[:, pos[layer]]

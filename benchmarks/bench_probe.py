@@ -3,7 +3,7 @@
 On one activation store (the MiniLM WSJ POS task: 7 layers x 384), using the store's
 train/dev/test splits:
 
-(a) ours: :class:`pipeline.probe.LayerProbes` trains all layers together, from the float16
+(a) ours: :func:`pipeline.probing.solver.fit` trains all layers together, from the float16
     memmap (conversion included in the time), dev used only to pick the epoch per layer;
     timed ``--repeats`` times, interleaved with the NeuroX runs, median reported;
 (b) NeuroX ``train_logistic_regression_probe``, one layer at a time on float32 arrays already in
@@ -38,11 +38,13 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.atomic import write_json  # noqa: E402
-from pipeline.neurons import neuron_ordering, oracle_probe  # noqa: E402
-from pipeline.probe import LayerProbes  # noqa: E402
+from pipeline.probing.lca import neuron_ordering, oracle_probe  # noqa: E402
+from pipeline.probing.linear import LinearProbe  # noqa: E402
+from pipeline.probing.solver import FitHistory, SolverConfig, fit  # noqa: E402
+from pipeline.probing.views import PerLayer  # noqa: E402
 from pipeline.provenance import cpu_model, library_versions  # noqa: E402
+from pipeline.stats.bootstrap import paired_bootstrap  # noqa: E402
 from pipeline.store import ActivationStore  # noqa: E402
-from pipeline.uncertainty import paired_bootstrap  # noqa: E402
 
 log = logging.getLogger("bench_probe")
 
@@ -62,11 +64,11 @@ def quiet() -> Any:
 
 
 def run_ours(acts: np.ndarray, y: np.ndarray, rows: dict[str, slice],
-             params: dict[str, Any]) -> tuple[float, LayerProbes]:
+             config: SolverConfig) -> tuple[float, LinearProbe, FitHistory]:
     """Fit all layer probes from the memmap; wall seconds include reading and converting float16."""
     t0 = time.perf_counter()
-    probe = LayerProbes(**params).fit(acts[rows["train"]], y[rows["train"]], acts[rows["dev"]], y[rows["dev"]])
-    return time.perf_counter() - t0, probe
+    probe, history = fit(acts[rows["train"]], y[rows["train"]], acts[rows["dev"]], y[rows["dev"]], config=config)
+    return time.perf_counter() - t0, probe, history
 
 
 def run_neurox(lp: Any, layers: list[np.ndarray], y_nx: dict[str, np.ndarray], l1: float, l2: float) -> dict[str, Any]:
@@ -128,13 +130,14 @@ def main(argv: list[str] | None = None) -> int:
     y_nx = {s: remap[y[r]] for s, r in rows.items()}
     layers_f32 = [{s: np.asarray(store.layer(k)[r], dtype=np.float32) for s, r in rows.items()}
                   for k in range(store.n_layers)]
-    ours_params = LayerProbes().get_params()
+    ours_config = SolverConfig()
+    ours_params = {**ours_config.to_dict(), **PerLayer().to_json()}
     load_before = loadavg()
     log.info("store %s: %d layers x %d, words train/dev/test %s, torch threads %d, load %s", args.store,
              store.n_layers, store.dim, [r.stop - r.start for r in rows.values()], torch.get_num_threads(), load_before)
 
     ours_times: list[float] = []
-    t, probe = run_ours(acts, y, rows, {})
+    t, probe, history = run_ours(acts, y, rows, ours_config)
     ours_times.append(t)
     log.info("ours: %.2fs", t)
     ours_correct = probe.correct(acts[rows["test"]], y[rows["test"]])
@@ -146,14 +149,14 @@ def main(argv: list[str] | None = None) -> int:
     for name, l1, l2 in configs:
         runs[name] = run_neurox(lp, layers_f32, y_nx, l1, l2)
         for _ in range(max(0, (args.repeats - 1) // len(configs))):
-            t, p2 = run_ours(acts, y, rows, {})
+            t, p2, _ = run_ours(acts, y, rows, ours_config)
             ours_times.append(t)
-            deterministic &= bool(np.array_equal(p2.coef_std_, probe.coef_std_))
+            deterministic &= bool(np.array_equal(p2.weights, probe.weights))
             log.info("ours: %.2fs", t)
     while len(ours_times) < args.repeats:
-        t, p2 = run_ours(acts, y, rows, {})
+        t, p2, _ = run_ours(acts, y, rows, ours_config)
         ours_times.append(t)
-        deterministic &= bool(np.array_equal(p2.coef_std_, probe.coef_std_))
+        deterministic &= bool(np.array_equal(p2.weights, probe.weights))
     ours_median = statistics.median(ours_times)
 
     # LCA ordering parity on identical weights: our oracle's, and NeuroX's own last-layer probe.
@@ -163,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     class_names = [store.label_names[c] for c in train_classes]
     nx_last = runs["neurox_l1_l2_1e-5"]["probes"][-1]
     parity = {
-        "our_oracle": ordering_parity(lp, np.ascontiguousarray(oracle.coef_[0], dtype=np.float32), class_names),
+        "our_oracle": ordering_parity(lp, np.ascontiguousarray(oracle.weights[0], dtype=np.float32), class_names),
         "neurox_last_layer_probe": ordering_parity(
             lp, np.ascontiguousarray(nx_last.linear.weight.detach().numpy().T), class_names),
     }
@@ -181,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
                     "loadavg_before": load_before, "loadavg_after": loadavg()},
         "versions": {**library_versions(), "neurox": getattr(neurox, "__version__", "1.0.9")},
         "ours": {"params": ours_params, "seconds_runs": ours_times, "seconds_median": ours_median,
-                 "deterministic_across_runs": deterministic, "best_epoch": probe.history_.best_epoch,
+                 "deterministic_across_runs": deterministic, "best_epoch": history.best_epoch,
                  "test_accuracy": ours_acc.tolist()},
         "oracle": {"seconds": oracle_seconds,
                    "test_accuracy": float(oracle.score(acts[rows["test"]], y[rows["test"]])[0])},

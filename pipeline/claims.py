@@ -32,7 +32,7 @@ from typing import Any, Literal
 import numpy as np
 
 from pipeline.results import LayerResult, Results
-from pipeline.uncertainty import bootstrap_replicates
+from pipeline.stats.bootstrap import bootstrap_replicates
 
 Status = Literal["PASS", "FAIL", "NOT APPLICABLE"]
 ALPHA = 0.05

@@ -55,7 +55,7 @@ def api_root(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> Path
     from pipeline import models
     from pipeline.data import LoadContext, load_probe_splits
     from pipeline.extract import extract_array
-    from pipeline.probe import LayerProbes
+    from pipeline.probing.solver import SolverConfig, fit
 
     repo = Path(__file__).resolve().parents[1]
     root = tmp_path_factory.mktemp("api")
@@ -78,7 +78,7 @@ def api_root(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> Path
     Xd = extract_array(tok, enc, [list(s.words) for s in dev])
     y = np.asarray([names.index(t) for s in train for t in s.labels])
     yd = np.asarray([names.index(t) for s in dev for t in s.labels])
-    probe = LayerProbes(seed=0, epochs=5).fit(X, y, Xd, yd, label_names=names)
+    probe, _ = fit(X, y, Xd, yd, config=SolverConfig(seed=0, epochs=5), label_names=names)
     for variant in ("base", "sentiment", "hedge"):
         probe.save(res / "probes" / "minilm" / variant / "pos-wsj")
     return root

@@ -76,7 +76,7 @@ def test_config_imports_no_training_code() -> None:
     code = ("import sys; import pipeline.config as c;"
             " before = sorted(m for m in sys.modules if m.startswith('pipeline'));"
             " c.load_profile('paper', '.'); print(before);"
-            " print(sorted(m for m in sys.modules if m in ('pipeline.finetune', 'pipeline.probe', 'torch')))")
+            " print(sorted(m for m in sys.modules if m in ('pipeline.finetune', 'pipeline.probing', 'torch')))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert proc.stdout.splitlines() == ["['pipeline', 'pipeline.config', 'pipeline.errors']", "[]"]
 

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from test_probe import FAST, make_store
 
-from pipeline.control import control_labels, control_task_store, label_distribution, selectivity
-from pipeline.probe import ProbeInputError
+from pipeline.probing.control import control_labels, label_distribution, selectivity
+from pipeline.probing.inputs import ProbeInputError
+from pipeline.stages.probe import control_task, layer_probe
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -63,9 +64,10 @@ def test_selectivity() -> None:
 
 def test_control_task_on_a_store(tmp_path: Path) -> None:
     store = make_store(tmp_path / "store")
-    res = control_task_store(store, **FAST)
+    _, task = layer_probe(store, FAST)
+    res = control_task(store, FAST, task["test"]["accuracy"])
     json.dumps(res)
-    assert res["layers"] == [0, 1, 2]
+    assert res["layers"] == [0, 1, 2] and res["task_accuracy"] == task["test"]["accuracy"]
     assert res["selectivity"] == pytest.approx(np.subtract(res["task_accuracy"], res["control_accuracy"]).tolist())
     # the task is linearly separable in layers 1-2; its control labels follow word types, which the
     # activations do not encode, so those layers are selective

@@ -73,7 +73,8 @@ def test_exempt_lists_name_existing_modules(graph: ImportGraph) -> None:
 def test_importgraph_cli_prints_the_closures(capsys: pytest.CaptureFixture[str]) -> None:
     code = importgraph_main(["pipeline.stages.probe"])
     out = capsys.readouterr().out
-    assert code == 0 and "pipeline/probe.py" in out and "pipeline.stages.probe -> pipeline.probe" in out
+    assert code == 0 and "pipeline/probing/solver.py" in out
+    assert "pipeline.stages.probe -> pipeline.probing.solver" in out
 
 
 # -- the checker on fake packages ------------------------------------------------------------------

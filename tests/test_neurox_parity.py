@@ -1,7 +1,7 @@
 """Parity with NeuroX 1.0.9 itself (skipped when neurox is not importable).
 
 The benchmark environment has it (``pip install --no-deps neurox==1.0.9``); the dev
-environment does not, and the hand-checked examples in test_neurons.py cover the same rules.
+environment does not, and the hand-checked examples in test_lca.py cover the same rules.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import torch
 
 lp = pytest.importorskip("neurox.interpretation.linear_probe")
 
-from pipeline.neurons import neuron_ordering, top_neurons  # noqa: E402
-from pipeline.probe import LayerProbes  # noqa: E402
+from pipeline.probing.lca import neuron_ordering, top_neurons  # noqa: E402
+from pipeline.probing.solver import elastic_net_grad  # noqa: E402
 
 
 def neurox_probe(W: np.ndarray) -> torch.nn.Module:
@@ -63,7 +63,7 @@ def test_penalty_and_loss_equal_neurox() -> None:
     x, y = torch.randn(1, n, D), torch.randint(0, C, (n,))
     W, b = torch.randn(1, D, C), torch.randn(1, 1, C)
     W.grad, b.grad = torch.zeros_like(W), torch.zeros_like(b)
-    LayerProbes(l1=0.01, l2=0.02)._grad_step(x, y, W, b, None, torch.eye(C))
+    elastic_net_grad(x, y, W, b, 0.01, 0.02)
     probe = lp.LinearProbe(D, C)
     with torch.no_grad():
         probe.linear.weight.copy_(W[0].T)

@@ -19,12 +19,15 @@ def neurons(params: Params, root: Path, model_name: str, variant: str, task: str
 
     Writes ``results/neurons/<model>/<variant>/<task>.json``.
     """
-    from pipeline.neurons import lca_store
+    from pipeline.probing.lca import lca
+    from pipeline.probing.solver import SolverConfig
 
     st = open_store(params, root, model_name, variant, task)
     t0 = time.perf_counter()
-    res = lca_store(st, ratio=params.neurons.ratio, search_stride=params.neurons.search_stride,
-                    seed=params.neurons.seed, **probe_kwargs(params))
+    res = lca(*st.split("train"), *st.split("dev"), *st.split("test"), label_names=st.label_names,
+              ratio=params.neurons.ratio, search_stride=params.neurons.search_stride, seed=params.neurons.seed,
+              config=SolverConfig(**probe_kwargs(params)))
+    res["all_label_names"] = list(st.label_names)
     res.update(model=model_name, variant=variant, task=task, seconds=round(time.perf_counter() - t0, 2),
                **stamp({"neurons": params.neurons.model_dump(mode="json"),
                         "probe": params.probe.model_dump(mode="json")}, seed=params.seed))

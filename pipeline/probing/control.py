@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.probe import LayerProbes, ProbeInputError
+from pipeline.probing.inputs import ProbeInputError
 
 
 def label_distribution(labels: Any, n_labels: int | None = None) -> np.ndarray:
@@ -62,36 +62,3 @@ def selectivity(task_accuracy: Sequence[float], control_accuracy: Sequence[float
     if t.shape != c.shape:
         raise ProbeInputError(f"task accuracies {t.shape} and control accuracies {c.shape} differ in length.")
     return (t - c).tolist()
-
-
-def control_task_store(store: Any, *, seed: int = 0, lowercase: bool = False,
-                       task_result: dict[str, Any] | None = None, **params: Any) -> dict[str, Any]:
-    """Train the layer probes on the control task of a store and report selectivity per layer.
-
-    The control labels use the training split's label distribution; the probe settings
-    (``params``) should equal the task probe's. ``task_result`` is :func:`pipeline.probe.probe_store`'s
-    result for the task (trained here when absent). JSON-friendly.
-    """
-    from pipeline.probe import probe_store
-
-    words = store.flat_words()
-    r = {s: store.split_rows(s) for s in ("train", "dev", "test")}
-    dist = label_distribution(store.labels[r["train"]], len(store.label_names))
-    ctrl = control_labels(words, dist, seed=seed, lowercase=lowercase)
-    acts = store.activations
-    probe = LayerProbes(seed=seed, **params)
-    probe.fit(acts[r["train"]], ctrl[r["train"]], acts[r["dev"]], ctrl[r["dev"]], label_names=store.label_names)
-    control_test = probe.evaluate(acts[r["test"]], ctrl[r["test"]])
-    if task_result is None:
-        _, task_result = probe_store(store, seed=seed, **params)
-    task_acc = task_result["test"]["accuracy"]
-    return {
-        "layers": control_test["layers"],
-        "task_accuracy": task_acc,
-        "control_accuracy": control_test["accuracy"],
-        "selectivity": selectivity(task_acc, control_test["accuracy"]),
-        "control": {"seed": seed, "lowercase": lowercase, "n_types": len(set(
-            (w.lower() if lowercase else w) for w in words)), "distribution": dist.tolist()},
-        "label_names": list(store.label_names),
-        "params": probe.get_params(),
-    }

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
-from pipeline.store import ActivationStore, ActivationWriter
-from pipeline.uncertainty import (
+from pipeline.stats.bootstrap import (
     UncertaintyInputError,
+    accuracy_over_seeds,
     bootstrap_ci,
     bootstrap_counts,
-    compare_stores,
+    bootstrap_replicates,
     over_seeds,
     paired_bootstrap,
-    probe_with_uncertainty,
 )
 
 
@@ -79,75 +76,21 @@ def test_over_seeds() -> None:
         bootstrap_ci(np.zeros((2, 0)))
 
 
-
-def write_store(path: Path, X: np.ndarray, y: np.ndarray, names: list[str], words: int = 10) -> ActivationStore:
-    """A real-format store of ``X: [n, layers, dim]``; sentences of ``words`` words, splits 60/20/20 %."""
-    n = len(y)
-    n_sent = n // words
-    with ActivationWriter(path, n, X.shape[1], X.shape[2]) as w:
-        w.write_rows(np.arange(n), X.astype(np.float16))
-        w.commit(np.arange(0, n + 1, words), [["w"] * words] * n_sent, y, names,
-                 {"train": (0, n_sent * 6 // 10), "dev": (n_sent * 6 // 10, n_sent * 8 // 10),
-                  "test": (n_sent * 8 // 10, n_sent)}, {})
-    return ActivationStore(path)
-
-
-def test_store_level_seed_repeats_and_paired_comparison(tmp_path: Path) -> None:
-    rng = np.random.default_rng(0)
-    n = 400
-    y = rng.integers(0, 3, n)
-    centers = rng.normal(0, 4, (3, 4))
-
-    def acts(signal: float) -> np.ndarray:
-        X = rng.normal(0, 1, (n, 2, 4))
-        X[:, 1] += signal * centers[y]  # layer 1 carries the label with strength ``signal``
-        return X
-
-    base = write_store(tmp_path / "base", acts(1.0), y, ["A", "B", "C"])
-    tuned = write_store(tmp_path / "tuned", acts(0.1), y, ["A", "B", "C"])
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        fast = dict(epochs=5, batch_size=64, lr=1e-2)
-        res = probe_with_uncertainty(base, seeds=(0, 1), n_boot=200, **fast)
-        cmp = compare_stores(base, tuned, seeds=(0, 1), n_boot=200, **fast)
-    finally:
-        torch.set_num_threads(before)
+def test_accuracy_over_seeds() -> None:
+    rng = np.random.default_rng(6)
+    correct = rng.random((3, 2, 400)) < np.array([0.6, 0.9])[None, :, None]
+    res = accuracy_over_seeds(correct, n_boot=100, seed=2)
     json.dumps(res)
-    json.dumps(cmp)
-    assert len(res["per_seed"]) == 2 and res["layers"] == [0, 1]
-    assert res["bootstrap"]["ci_low"][1] <= res["mean"][1] <= res["bootstrap"]["ci_high"][1]
-    assert res["mean"][1] > 0.9
-    assert cmp["ci_high"][1] < 0  # the "fine-tuned" store (weak signal) lost accuracy in layer 1
-    other = write_store(tmp_path / "other", acts(1.0)[:200], y[:200], ["A", "B", "C"])
-    with pytest.raises(UncertaintyInputError, match="same test words"):
-        compare_stores(base, other)
-
-
-@pytest.mark.usefixtures("one_torch_thread")
-def test_a_trained_probe_stands_in_for_its_seed(tmp_path: Path) -> None:
-    from pipeline.probe import LayerProbes, probe_store
-
-    rng = np.random.default_rng(1)
-    y = rng.integers(0, 3, 300)
-    X = rng.normal(0, 1, (300, 2, 4))
-    X[:, 1] += rng.normal(0, 3, (3, 4))[y]
-    st = write_store(tmp_path / "s", X, y, ["A", "B", "C"])
-    fast = dict(epochs=4, batch_size=64, lr=1e-2)
-    seed0, _ = probe_store(st, seed=0, **fast)
-    plain = probe_with_uncertainty(st, seeds=(0, 1), n_boot=100, **fast)
-    assert probe_with_uncertainty(st, seeds=(0, 1), n_boot=100, trained=seed0, **fast) == plain
-    r = {s: st.split_rows(s) for s in ("train", "dev", "test")}
-    weak = LayerProbes(seed=0, epochs=1, batch_size=64, lr=1e-4)
-    weak.fit(st.activations[r["train"]], st.labels[r["train"]], label_names=st.label_names)
-    used = probe_with_uncertainty(st, seeds=(0, 1), n_boot=100, trained=weak, **fast)
-    np.testing.assert_allclose(used["per_seed"][0], weak.score(st.activations[r["test"]], st.labels[r["test"]]))
-    assert used["per_seed"][1] == plain["per_seed"][1]
+    acc = correct.mean(-1)
+    assert res["per_seed"] == acc.tolist()
+    assert res["mean"] == pytest.approx(acc.mean(0).tolist()) and res["std"] == pytest.approx(acc.std(0, ddof=1))
+    assert res["bootstrap"] == bootstrap_ci(correct.mean(0), n_boot=100, seed=2)  # over the seed-averaged words
+    assert accuracy_over_seeds(correct[:1], n_boot=10)["std"] == [0.0, 0.0]
+    with pytest.raises(UncertaintyInputError, match="seeds, layers, words"):
+        accuracy_over_seeds(correct[0])
 
 
 def test_bootstrap_replicates_share_resamples() -> None:
-    from pipeline.uncertainty import UncertaintyInputError, bootstrap_replicates
-
     rng = np.random.default_rng(0)
     a = rng.random((3, 50)) < 0.7
     ra, rb = bootstrap_replicates([a, a], n_boot=64, seed=5)

@@ -1,4 +1,4 @@
-"""Uncertainty of probe accuracies: repeats over seeds and bootstrap intervals over test words.
+"""Bootstrap intervals over test words and repeats over seeds, for per-word correctness of probes.
 
 The bootstrap resamples *word indices* once per replicate and reuses them for every layer
 (and, in the paired version, for both models), so per-layer intervals and base-vs-fine-tuned
@@ -101,7 +101,7 @@ def paired_bootstrap(correct_a: Any, correct_b: Any, n_boot: int = 1000, alpha: 
 def over_seeds(run: Callable[[int], Sequence[float]], seeds: Sequence[int] = (0, 1, 2)) -> dict[str, Any]:
     """Repeat ``run(seed) -> per-layer accuracies`` over ``seeds``; mean and sample std per layer.
 
-    Example: ``over_seeds(lambda s: LayerProbes(seed=s).fit(X, y, Xd, yd).score(Xt, yt))``.
+    Example: ``over_seeds(lambda s: fit(X, y, Xd, yd, config=SolverConfig(seed=s))[0].score(Xt, yt))``.
     """
     if len(seeds) == 0:
         raise UncertaintyInputError("seeds is empty; pass at least one seed (default 0, 1, 2).")
@@ -113,64 +113,17 @@ def over_seeds(run: Callable[[int], Sequence[float]], seeds: Sequence[int] = (0,
             "std": std.tolist(), "min": runs.min(0).tolist(), "max": runs.max(0).tolist()}
 
 
-def _test_correct(store: Any, seeds: Sequence[int], params: dict[str, Any],
-                  trained: Any = None) -> tuple[np.ndarray, list[Any], Any]:
-    """Per-seed test correctness ``bool [seeds, layers, words]`` of layer probes on a store.
+def accuracy_over_seeds(correct: Any, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0) -> dict[str, Any]:
+    """Per-seed accuracy, its mean and sample std per layer, and a bootstrap CI over words of the
+    seed-averaged accuracy (JSON-friendly).
 
-    ``trained``: a probe already fitted on this store with these params; it stands in for its seed.
+    correct: bool ``[seeds, layers, words]``, the per-word correctness of each seed's probes on the same words.
     """
-    from pipeline.probe import LayerProbes
-
-    acts, lab = store.activations, store.labels
-    r = {s: store.split_rows(s) for s in ("train", "dev", "test")}
-    out, probe = [], None
-    for seed in seeds:
-        if trained is not None and trained.seed == int(seed):
-            probe = trained
-        else:
-            probe = LayerProbes(**dict(params, seed=int(seed)))
-            probe.fit(acts[r["train"]], lab[r["train"]], acts[r["dev"]], lab[r["dev"]],
-                      label_names=store.label_names)
-        out.append(probe.correct(acts[r["test"]], lab[r["test"]]))
-    return np.stack(out), probe.layer_ids_, probe
-
-
-def probe_with_uncertainty(store: Any, seeds: Sequence[int] = (0, 1, 2), n_boot: int = 1000, alpha: float = 0.05,
-                           boot_seed: int = 0, trained: Any = None, keep_correct: bool = False,
-                           **params: Any) -> dict[str, Any]:
-    """Layer probes on a store repeated over ``seeds``: per-seed test accuracy, mean and std, and a
-    bootstrap CI over test words of the seed-averaged accuracy (JSON-friendly).
-
-    ``trained``: a probe already fitted with one of ``seeds`` and these ``params`` (not retrained).
-    ``keep_correct``: also return ``"correct"``, the per-word correctness ``bool [seeds, layers, words]``
-    (a NumPy array, not JSON) so that deltas can later be bootstrapped paired.
-    """
-    if len(seeds) == 0:
-        raise UncertaintyInputError("seeds is empty; pass at least one seed (default 0, 1, 2).")
-    correct, layers, _ = _test_correct(store, seeds, params, trained)
-    acc = correct.mean(-1)  # [seeds, layers]
-    ci = bootstrap_ci(correct.mean(0), n_boot=n_boot, alpha=alpha, seed=boot_seed)
-    out = {"layers": layers, "seeds": [int(s) for s in seeds], "per_seed": acc.tolist(),
-           "mean": acc.mean(0).tolist(), "std": (acc.std(0, ddof=1) if len(seeds) > 1 else 0 * acc[0]).tolist(),
-           "bootstrap": ci, "label_names": list(store.label_names)}
-    if keep_correct:
-        out["correct"] = correct
-    return out
-
-
-def compare_stores(base: Any, other: Any, seeds: Sequence[int] = (0, 1, 2), n_boot: int = 1000, alpha: float = 0.05,
-                   boot_seed: int = 0, **params: Any) -> dict[str, Any]:
-    """Base vs fine-tuned (``other``) on the same task words: seed-averaged per-layer accuracy of
-    each and a paired bootstrap CI of ``other - base`` (same resampled test words for both)."""
-    ra, rb = base.split_rows("test"), other.split_rows("test")
-    same = (ra == rb and base.n_layers == other.n_layers
-            and np.array_equal(base.labels[ra], other.labels[rb]) and base.label_names == other.label_names)
-    if not same:
-        raise UncertaintyInputError("the two stores do not hold the same test words, labels and layers; extract "
-                                    "both variants from the same task data.")
-    ca, layers, _ = _test_correct(base, seeds, params)
-    cb, _, _ = _test_correct(other, seeds, params)
-    res = paired_bootstrap(ca.mean(0), cb.mean(0), n_boot=n_boot, alpha=alpha, seed=boot_seed)
-    res.update(layers=layers, seeds=[int(s) for s in seeds], label_names=list(base.label_names),
-               base_per_seed=ca.mean(-1).tolist(), other_per_seed=cb.mean(-1).tolist())
-    return res
+    c = np.asarray(correct)
+    if c.ndim != 3 or c.shape[0] == 0:
+        raise UncertaintyInputError(f"correct has shape {c.shape}; expected [seeds, layers, words] with at least "
+                                    "one seed.")
+    acc = c.mean(-1)  # [seeds, layers]
+    ci = bootstrap_ci(c.mean(0), n_boot=n_boot, alpha=alpha, seed=seed)
+    return {"per_seed": acc.tolist(), "mean": acc.mean(0).tolist(),
+            "std": (acc.std(0, ddof=1) if len(c) > 1 else 0 * acc[0]).tolist(), "bootstrap": ci}

@@ -7,10 +7,13 @@ import json
 import numpy as np
 import pytest
 
-from pipeline.neurons import layer_distribution, lca, neuron_ordering, oracle_probe, smallest_k, top_neurons
-from pipeline.probe import LayerProbes, ProbeInputError
+from pipeline.probing.inputs import ProbeInputError
+from pipeline.probing.lca import layer_distribution, lca, neuron_ordering, oracle_probe, smallest_k, top_neurons
+from pipeline.probing.linear import LinearProbe
+from pipeline.probing.solver import SolverConfig
+from pipeline.probing.views import Concat
 
-FAST = dict(epochs=8, batch_size=64, lr=1e-2)
+FAST = SolverConfig(epochs=8, batch_size=64, lr=1e-2)
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -92,12 +95,12 @@ def blobs4() -> dict[str, np.ndarray]:
 def test_minimal_set_search_matches_exhaustive_retraining(blobs4: dict) -> None:
     """Binary search over k (retraining on top-k) returns the k of an exhaustive scan."""
     d = blobs4
-    oracle = oracle_probe(d["X"], d["y"], d["Xd"], d["yd"], **FAST)
-    ordering, _ = neuron_ordering(oracle.coef_[0])
+    oracle = oracle_probe(d["X"], d["y"], d["Xd"], d["yd"], config=FAST)
+    ordering, _ = neuron_ordering(oracle.weights[0])
     assert set(ordering[:2].tolist()) == {1, 6}  # the two informative neurons rank first
 
     def acc(k: int) -> float:
-        p = oracle_probe(d["X"], d["y"], d["Xd"], d["yd"], neurons=np.sort(ordering[:k]), **FAST)
+        p = oracle_probe(d["X"], d["y"], d["Xd"], d["yd"], neurons=np.sort(ordering[:k]), config=FAST)
         return float(p.score(d["Xd"], d["yd"])[0])
 
     curve = [acc(k) for k in range(1, 9)]
@@ -115,7 +118,7 @@ def test_layer_distribution() -> None:
 
 def test_lca_end_to_end(blobs4: dict) -> None:
     d = blobs4
-    res = lca(d["X"], d["y"], d["Xd"], d["yd"], d["Xt"], d["yt"], label_names=["a", "b", "c", "d"], **FAST)
+    res = lca(d["X"], d["y"], d["Xd"], d["yd"], d["Xt"], d["yt"], label_names=["a", "b", "c", "d"], config=FAST)
     json.dumps(res)
     ms = res["minimal_set"]
     assert ms["k"] == 2 and sorted(ms["neurons"]) == [1, 6] and ms["reached"]
@@ -127,6 +130,8 @@ def test_lca_end_to_end(blobs4: dict) -> None:
     assert res["ablation"]["zero_selected"]["test"] < 0.5 < res["oracle"]["test"]
     assert res["label_names"] == ["a", "b", "c", "d"]
     assert len(ms["evaluated"]) <= 5  # k = 8 (the oracle) + at most log2(8) + 1 retrains
+    assert res["params"]["ratio"] == 0.99 and res["params"]["epochs"] == FAST.epochs
+    assert "layout" not in res["params"] and "neurons" not in res["params"]
 
 
 def test_lca_rejects_bad_ratio(blobs4: dict) -> None:
@@ -135,5 +140,6 @@ def test_lca_rejects_bad_ratio(blobs4: dict) -> None:
 
 
 def test_oracle_is_one_layer_over_all_neurons(blobs4: dict) -> None:
-    p = oracle_probe(blobs4["X"], blobs4["y"], **FAST)
-    assert isinstance(p, LayerProbes) and p.coef_.shape == (1, 8, 4) and p.layer_ids_ == ["all"]
+    p = oracle_probe(blobs4["X"], blobs4["y"], config=FAST)
+    assert isinstance(p, LinearProbe) and p.weights.shape == (1, 8, 4) and p.layer_ids == ["all"]
+    assert isinstance(p.view, Concat) and p.view.neurons is None

@@ -1,4 +1,4 @@
-"""Neuron-level analysis: Linguistic Correlation Analysis (Dalvi et al. 2019) as NeuroX does it.
+"""Linguistic Correlation Analysis (Dalvi et al. 2019), the neuron-level analysis, as NeuroX does it.
 
 - the **oracle**: one probe on all layers' neurons concatenated (``layers * dim`` inputs;
   neuron ``i`` is dimension ``i % dim`` of layer ``i // dim``);
@@ -13,17 +13,24 @@
   noise for a ranking by weight mass; :func:`smallest_k` documents and tests this);
 - its per-layer distribution, random and bottom-k baselines of the same size, and ablation
   (the oracle scored with the selected neurons' raw activations set to 0).
+
+Probes read the activations through :mod:`pipeline.probing.views` (:class:`Concat`, :class:`Ablated`)
+and are trained by :func:`pipeline.probing.solver.fit`.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from pipeline.probe import LayerProbes, ProbeInputError
+from pipeline.probing.inputs import ProbeInputError
+from pipeline.probing.linear import LinearProbe
+from pipeline.probing.solver import SolverConfig, fit
+from pipeline.probing.views import Ablated, Concat
 
 log = logging.getLogger(__name__)
 
@@ -145,13 +152,13 @@ def smallest_k(accuracy_at: Callable[[int], float], target: float, candidates: S
 
 # ----------------------------------------------------------------------------------- analysis
 def oracle_probe(X: Any, y: Any, X_dev: Any = None, y_dev: Any = None, *, neurons: Sequence[int] | None = None,
-                 label_names: Sequence[str] | None = None, **params: Any) -> LayerProbes:
+                 label_names: Sequence[str] | None = None, config: SolverConfig | None = None) -> LinearProbe:
     """Fit one probe on all layers' neurons concatenated (optionally only ``neurons``).
 
-    X: float ``[words, layers, dim]``; the probe's weights ``coef_[0]`` are ``[layers*dim, classes]``.
+    X: float ``[words, layers, dim]``; the probe's ``weights[0]`` are ``[layers*dim, classes]``.
     """
-    probe = LayerProbes(layout="concat", neurons=neurons, **params)
-    return probe.fit(X, y, X_dev, y_dev, label_names=label_names)
+    probe, _ = fit(X, y, X_dev, y_dev, view=Concat(neurons), config=config, label_names=label_names)
+    return probe
 
 
 def lca(
@@ -161,14 +168,15 @@ def lca(
     search_stride: int = 100,
     candidates: Sequence[int] | None = None,
     seed: int = 0,
-    **params: Any,
+    config: SolverConfig | None = None,
 ) -> dict[str, Any]:
     """Full LCA on ``X: float [words, layers, dim]`` splits; JSON-friendly results.
 
     Oracle on all neurons -> NeuroX ordering of its raw-space weights -> minimal set (smallest
     top-k with dev accuracy >= ``ratio`` * oracle dev accuracy; ``candidates`` default 1..n) ->
     per-layer spread, random/bottom baselines of the same size, ablation of the selected neurons.
-    ``params`` go to every :class:`LayerProbes` (l1, l2, epochs, ...).
+    ``config`` trains every probe (l1, l2, epochs, ...), with its seed replaced by ``seed``, which
+    also draws the random baseline.
     """
     if not 0 < ratio <= 1:
         raise ProbeInputError(f"ratio={ratio} must be in (0, 1]: the share of the oracle's dev accuracy to keep.")
@@ -177,18 +185,18 @@ def lca(
         raise ProbeInputError(f"X has {Xa.ndim} dimensions; LCA needs [words, layers, dim].")
     n_layers, dim = Xa.shape[1], Xa.shape[2]
     n = n_layers * dim
-    params = dict(params, seed=seed)
-    oracle = oracle_probe(X, y, X_dev, y_dev, label_names=label_names, **params)
+    cfg = replace(SolverConfig() if config is None else config, seed=seed)
+    oracle = oracle_probe(X, y, X_dev, y_dev, label_names=label_names, config=cfg)
     oracle_dev = float(oracle.score(X_dev, y_dev)[0])
     oracle_test = float(oracle.score(X_test, y_test)[0])
-    weights = oracle.coef_[0]  # raw-space [neurons, classes], as NeuroX's probe weights
+    weights = oracle.weights[0]  # raw-space [neurons, classes], as NeuroX's probe weights
     ordering, cutoffs = neuron_ordering(weights, search_stride)
     target = ratio * oracle_dev
 
-    def retrain(idx: np.ndarray) -> LayerProbes:
-        return oracle_probe(X, y, X_dev, y_dev, neurons=np.sort(idx), label_names=label_names, **params)
+    def retrain(idx: np.ndarray) -> LinearProbe:
+        return oracle_probe(X, y, X_dev, y_dev, neurons=np.sort(idx), label_names=label_names, config=cfg)
 
-    probes: dict[int, LayerProbes] = {n: oracle}
+    probes: dict[int, LinearProbe] = {n: oracle}
 
     def dev_acc(k: int) -> float:
         if k not in probes:
@@ -203,13 +211,17 @@ def lca(
     random_idx = np.sort(rng.choice(n, size=k, replace=False))
     bottom_idx = ordering[n - k:]
 
-    def scores(p: LayerProbes) -> dict[str, float]:
+    def scores(p: LinearProbe) -> dict[str, float]:
         return {"dev": float(p.score(X_dev, y_dev)[0]), "test": float(p.score(X_test, y_test)[0])}
 
+    def ablated(neurons: np.ndarray) -> dict[str, float]:
+        return scores(oracle.with_view(Ablated(oracle.view, neurons)))
+
+    settings = {**cfg.to_dict(), **oracle.view.to_json()}
     res: dict[str, Any] = {
         "n_neurons": n, "n_layers": n_layers, "dim": dim,
-        "label_names": oracle.label_names_,
-        "params": {**{k_: v for k_, v in oracle.get_params().items() if k_ not in ("neurons", "layout")},
+        "label_names": oracle.label_names,
+        "params": {**{k_: v for k_, v in settings.items() if k_ not in ("neurons", "layout")},
                    "ratio": ratio, "search_stride": search_stride},
         "oracle": {"dev": oracle_dev, "test": oracle_test},
         "target_dev": target,
@@ -228,27 +240,9 @@ def lca(
                        "accuracy": scores(retrain(bottom_idx)) if k < n else scores(oracle),
                        "layers": layer_distribution(bottom_idx, dim, n_layers)},
         },
-        "ablation": {
-            "zero_selected": {"dev": float(oracle.score(X_dev, y_dev, zero_neurons=selected)[0]),
-                              "test": float(oracle.score(X_test, y_test, zero_neurons=selected)[0])},
-            "zero_random": {"dev": float(oracle.score(X_dev, y_dev, zero_neurons=random_idx)[0]),
-                            "test": float(oracle.score(X_test, y_test, zero_neurons=random_idx)[0])},
-        },
+        "ablation": {"zero_selected": ablated(selected), "zero_random": ablated(random_idx)},
     }
     return res
 
 
-def lca_store(store: Any, **kwargs: Any) -> dict[str, Any]:
-    """:func:`lca` on an :class:`pipeline.store.ActivationStore`'s train/dev/test splits."""
-    acts = store.activations
-    r = {s: store.split_rows(s) for s in ("train", "dev", "test")}
-    lab = store.labels
-    if "label_names" not in kwargs:
-        kwargs["label_names"] = store.label_names
-    out = lca(acts[r["train"]], lab[r["train"]], acts[r["dev"]], lab[r["dev"]], acts[r["test"]], lab[r["test"]],
-              **kwargs)
-    out["all_label_names"] = list(store.label_names)
-    return out
-
-
-__all__ = ["top_neurons", "neuron_ordering", "layer_distribution", "smallest_k", "oracle_probe", "lca", "lca_store"]
+__all__ = ["top_neurons", "neuron_ordering", "layer_distribution", "smallest_k", "oracle_probe", "lca"]
