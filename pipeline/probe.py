@@ -185,8 +185,9 @@ class FitHistory:
     n_train: int = 0
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly, without ``seconds``: a run fact, which would change a saved probe's bytes."""
         return {"dev_accuracy": self.dev_accuracy, "train_loss": self.train_loss, "best_epoch": self.best_epoch,
-                "seconds": self.seconds, "resident": self.resident, "n_train": self.n_train}
+                "resident": self.resident, "n_train": self.n_train}
 
 
 class LayerProbes:
@@ -706,7 +707,7 @@ class LayerProbes:
         self.view_ = _View(self.layout, n_read, self.dim_in_, self.neurons, self.layers)
         if meta.get("history"):
             h = meta["history"]
-            self.history_ = FitHistory(h["dev_accuracy"], h["train_loss"], h["best_epoch"], h["seconds"],
+            self.history_ = FitHistory(h["dev_accuracy"], h["train_loss"], h["best_epoch"], h.get("seconds", 0.0),
                                        h["resident"], h["n_train"])
         return self
 
