@@ -118,13 +118,12 @@ def results(q: ResultsQuery) -> Response:
 def neurons(q: NeuronQuery) -> Response:
     items = []
     for (m, v, t), n in _selected(q, _catalog().snapshot().results.neurons):
-        b, ab = n.raw.get("baselines", {}), n.raw.get("ablation", {}).get("zero_selected", {})
         items.append({"model": m, "variant": v, "task": t, "k": n.k, "n_neurons": n.n_layers * n.dim,
                       "mean_layer": n.mean_layer, "counts": n.counts, "oracle_accuracy": n.oracle_test,
-                      "minimal_set_accuracy": float(n.raw["minimal_set"]["accuracy"]["test"]),
-                      "random_accuracy": b.get("random", {}).get("accuracy", {}).get("test"),
-                      "bottom_accuracy": b.get("bottom", {}).get("accuracy", {}).get("test"),
-                      "ablation_accuracy": ab.get("test")})
+                      "minimal_set_accuracy": n.minimal_set.accuracy.test,
+                      "random_accuracy": n.baselines.random.accuracy.test,
+                      "bottom_accuracy": n.baselines.bottom.accuracy.test,
+                      "ablation_accuracy": n.ablation.zero_selected.test})
     return _cached({"items": items})
 
 
@@ -136,7 +135,7 @@ def claims() -> Response:
     if snap.claims is None:
         raise Problem(503, "no claims yet: results/claims.json is missing (run: dvc repro)", "no-claims",
                       headers={"Retry-After": "60"})
-    return _cached({"profile": snap.claims.get("profile"), "claims": snap.claims.get("claims", [])})
+    return _cached({"profile": snap.claims.profile, "claims": [c.model_dump(mode="json") for c in snap.claims.claims]})
 
 
 @bp.get("/v1/provenance")

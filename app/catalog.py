@@ -7,7 +7,6 @@ active profile (``params.yaml``) declares. A request never names a path.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import threading
 import time
@@ -17,12 +16,11 @@ from typing import Any
 
 from pipeline.config import Params
 from pipeline.errors import LingShiftError
+from pipeline.layout import Layout
 from pipeline.names import load_checked
-from pipeline.results import Results, load_results
+from pipeline.records import ClaimsFile, Results, load_results, read_claims
 
 log = logging.getLogger(__name__)
-
-RESULT_GLOBS = ("layers/*/*/*.json", "neurons/*/*/*.json", "finetune/*.json", "claims.json")
 
 
 @dataclass
@@ -30,7 +28,7 @@ class Snapshot:
     """One consistent read of the results folder."""
 
     results: Results
-    claims: dict[str, Any] | None
+    claims: ClaimsFile | None
     etag: str
     loaded_at: float
     problems: list[str] = field(default_factory=list)
@@ -43,8 +41,8 @@ class Catalog:
         self.root = Path(root).resolve()
         self.params: Params
         self.params, _ = load_checked(self.root / params_file)
-        self.results_dir = self.root / self.params.paths.results
-        self.models_dir = self.root / self.params.paths.models
+        self.layout = Layout.of(self.params, self.root)
+        self.results_dir = self.layout.results.root
         self._lock = threading.Lock()
         self._check_every = check_every_s
         self._checked = 0.0
@@ -67,16 +65,17 @@ class Catalog:
     def probe_dir(self, model: str, variant: str, task: str) -> Path:
         """Folder of a trained probe; only for allow-listed names."""
         self._check_names(model, variant, task)
-        return self.results_dir / "probes" / model / variant / task
+        return self.layout.results.probe_dir(model, variant, task)
 
     def model_dir(self, model: str, variant: str) -> Path:
         """Folder of a model variant's weights; only for allow-listed names."""
         self._check_names(model, variant, None)
-        return self.models_dir / model / variant
+        return self.layout.model_dir(model, variant)
 
     def neurons_file(self, model: str, variant: str, task: str) -> Path:
+        """The neurons-stage result (its ranking); only for allow-listed names."""
         self._check_names(model, variant, task)
-        return self.results_dir / "neurons" / model / variant / f"{task}.json"
+        return self.layout.results.neurons(model, variant, task)
 
     def _check_names(self, model: str, variant: str, task: str | None) -> None:
         if model not in self.models or variant not in self.variants or (task is not None and task not in self.tasks):
@@ -84,7 +83,7 @@ class Catalog:
 
     # ---------------------------------------------------------------- snapshot
     def _files(self) -> list[Path]:
-        return sorted(p for g in RESULT_GLOBS for p in self.results_dir.glob(g))
+        return self.layout.results.served_files()
 
     def _sig(self) -> tuple[Any, ...]:
         out = []
@@ -110,14 +109,13 @@ class Catalog:
             problems.append(f"results unreadable: {err}")
             res = Results(root=self.results_dir)
         claims = None
-        cpath = self.results_dir / "claims.json"
-        if cpath.is_file():
-            try:
-                claims = json.loads(cpath.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError) as err:
-                problems.append(f"claims.json unreadable: {err}")
+        try:
+            claims = read_claims(self.results_dir)
+        except LingShiftError as err:
+            problems.append(f"claims.json unreadable: {err}")
         else:
-            problems.append("no results/claims.json yet (run: dvc repro)")
+            if claims is None:
+                problems.append("no results/claims.json yet (run: dvc repro)")
         if not res.layers:
             problems.append("no probe results under results/layers (run: dvc repro)")
         self._signature = sig
@@ -138,10 +136,11 @@ class Catalog:
 
     def provenance(self) -> dict[str, Any]:
         """Active params, seeds, the dvc.lock digest and the versions recorded with the claims."""
-        lock = self.root / "dvc.lock"
+        lock = self.layout.dvc_lock
         snap = self.snapshot()
         return {"profile": self.params.profile, "params": self.params.model_dump(mode="json"),
                 "seeds": {"global": self.params.seed, "probe": list(self.params.probe.seeds),
                           "neurons": self.params.neurons.seed, "finetune": self.params.finetune.seed},
                 "dvc_lock_sha256": hashlib.sha256(lock.read_bytes()).hexdigest() if lock.is_file() else None,
-                "versions": (snap.claims or {}).get("versions"), "results_etag": snap.etag}
+                "versions": snap.claims.provenance.versions if snap.claims is not None else None,
+                "results_etag": snap.etag}

@@ -39,12 +39,12 @@ def _catalog() -> Catalog:
 
 
 def _plots_dir() -> Path:
-    return _catalog().results_dir / "plots"
+    return _catalog().layout.results.plots
 
 
 def _plot_groups(catalog: Catalog) -> list[dict[str, Any]]:
     """Every SVG under ``results/plots``, grouped by model (``<kind>-<model>.svg``), in the report's order."""
-    folder = catalog.results_dir / "plots"
+    folder = catalog.layout.results.plots
     svgs = sorted(p for p in folder.glob("*.svg") if PLOT_NAME.match(p.name)) if folder.is_dir() else []
     order = list(PLOT_CAPTIONS)
     groups: dict[str, list[dict[str, Any]]] = {}
@@ -70,12 +70,10 @@ def index() -> Response:
     snap = catalog.snapshot()
     claims = None
     if snap.claims is not None:
-        claims = [{"id": str(c.get("id", "")), "title": str(c.get("title", "")),
-                   "statement": str(c.get("statement", "") or ""), "status": str(c.get("status", "")),
-                   "status_class": STATUS_CLASS.get(str(c.get("status", "")), "na"),
-                   "reason": str(c.get("reason", "") or "")}
-                  for c in snap.claims.get("claims", []) if isinstance(c, dict)]
-    profile = (snap.claims or {}).get("profile") or catalog.params.profile
+        claims = [{"id": c.id, "title": c.title, "statement": c.statement, "status": c.status,
+                   "status_class": STATUS_CLASS.get(c.status, "na"), "reason": c.reason}
+                  for c in snap.claims.claims]
+    profile = snap.claims.profile if snap.claims is not None else catalog.params.profile
     html = render_template("index.html", claims=claims, plot_groups=_plot_groups(catalog), profile=profile,
                            problems=snap.problems)
     resp = Response(html, mimetype="text/html")

@@ -8,7 +8,6 @@ stops waiting after ``probe_timeout_s`` (the computation finishes in the backgro
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import threading
@@ -131,11 +130,11 @@ class ProbeService:
                     raise Unavailable(f"no trained probe for {model}/{variant}/{task} on this server",
                                       RUN_PIPELINE)
                 from pipeline.probing.linear import LinearProbe
+                from pipeline.records import NeuronResult
 
                 try:
                     probe = LinearProbe.load(self.catalog.probe_dir(model, variant, task), device="cpu")
-                    data = json.loads(self.catalog.neurons_file(model, variant, task).read_text(encoding="utf-8"))
-                    ranking = np.asarray(data["ordering"], dtype=np.int64)
+                    ranking = NeuronResult.read(self.catalog.neurons_file(model, variant, task)).ranking
                 except Exception as err:  # noqa: BLE001 - any failure to load means "not available here"
                     log.warning("cannot load the probe of %s/%s/%s: %r", model, variant, task, err)
                     raise Unavailable(f"the probe or neuron ranking of {model}/{variant}/{task} cannot be loaded "

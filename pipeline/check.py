@@ -19,7 +19,8 @@ from typing import Any
 
 from pipeline.atomic import write_json
 from pipeline.errors import LingShiftError
-from pipeline.results import Results, load_results
+from pipeline.layout import ResultsLayout
+from pipeline.records import Results, load_results, read_claims
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ def current_metrics(res: Results) -> dict[str, float]:
         for layer, acc in zip(r.layers, r.mean, strict=True):
             out[f"layer_accuracy/{m}/{v}/{t}/{layer}"] = round(100 * float(acc), 3)
     for (m, t), f in sorted(res.finetune.items()):
-        out[f"finetune_score/{m}/{t}"] = round(100 * f.test, 3)
+        out[f"finetune_score/{m}/{t}"] = round(100 * f.score, 3)
     for (m, v, t), n in sorted(res.neurons.items()):
         out[f"oracle_accuracy/{m}/{v}/{t}"] = round(100 * n.oracle_test, 3)
     return out
@@ -51,14 +52,11 @@ def current_metrics(res: Results) -> dict[str, float]:
 
 def current_claims(results_dir: Path) -> dict[str, str]:
     """``{claim id: status}`` from ``results/claims.json`` (written by the report stage)."""
-    path = Path(results_dir) / "claims.json"
-    if not path.is_file():
-        raise GateError(f"{path} not found", "Run the report stage first: dvc repro (or python -m pipeline report).")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return {c["id"]: c["status"] for c in data["claims"]}
-    except (json.JSONDecodeError, KeyError, TypeError) as err:
-        raise GateError(f"{path} is not a claims file ({err})", "Re-run: python -m pipeline report") from None
+    claims = read_claims(results_dir)
+    if claims is None:
+        raise GateError(f"{ResultsLayout(Path(results_dir)).claims} not found",
+                        "Run the report stage first: dvc repro (or python -m pipeline report).")
+    return claims.status()
 
 
 def make_baseline(results_dir: Path, profile: str, tolerances: dict[str, float] | None = None) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from pipeline.results import LayerResult, Results
+from pipeline.records import ClaimVerdict, LayerResult, Results
 from pipeline.stats.bootstrap import bootstrap_replicates
 
 Status = Literal["PASS", "FAIL", "NOT APPLICABLE"]
@@ -65,12 +65,13 @@ class Verdict:
     reason: str
     units: list[dict[str, Any]] = field(default_factory=list)
 
-    def to_json(self, claim: Claim) -> dict[str, Any]:
-        return {"id": claim.id, "title": claim.title, "statement": claim.statement,
-                "operationalisation": claim.operationalisation, "thresholds": claim.thresholds,
-                "unit": claim.unit, "needs": claim.needs, "status": self.status, "reason": self.reason,
-                "n_units": len(self.units), "n_hold": sum(u["holds"] for u in self.units),
-                "n_hold_confidently": sum(u["confident"] for u in self.units), "units": self.units}
+    def record(self, claim: Claim) -> ClaimVerdict:
+        """The verdict as the record that ``results/claims.json`` holds."""
+        return ClaimVerdict(id=claim.id, title=claim.title, statement=claim.statement,
+                            operationalisation=claim.operationalisation, thresholds=claim.thresholds,
+                            unit=claim.unit, needs=claim.needs, status=self.status, reason=self.reason,
+                            n_units=len(self.units), n_hold=sum(u["holds"] for u in self.units),
+                            n_hold_confidently=sum(u["confident"] for u in self.units), units=tuple(self.units))
 
 
 def thirds(n_layers: int) -> tuple[list[int], list[int]]:
@@ -101,10 +102,8 @@ def _verdict(units: list[dict[str, Any]], what: str) -> Verdict:
 
 
 def _correct(r: LayerResult) -> np.ndarray:
-    c = r.correct()
-    if c is None:
-        raise ValueError(f"{r.model}/{r.variant}/{r.task} has no per-word test correctness; re-run its probe stage")
-    return c
+    """Seed-averaged test correctness ``float [layers, words]`` of a layer result."""
+    return r.correct()
 
 
 def _pairs(res: Results) -> list[tuple[LayerResult, LayerResult]]:
@@ -114,7 +113,7 @@ def _pairs(res: Results) -> list[tuple[LayerResult, LayerResult]]:
         base = res.layers.get((m, "base", t))
         if v == "base" or base is None:
             continue
-        if base.words_sha256 != r.words_sha256 or base.words_sha256 is None:
+        if base.test_words_sha256 != r.test_words_sha256:
             raise ValueError(f"{m}/{v}/{t} was not scored on the same test words as {m}/base/{t}; re-run both "
                              "probe stages from the same data")
         out.append((base, r))
@@ -240,7 +239,7 @@ def _eval_c4(claim: Claim, res: Results, opts: dict[str, Any]) -> Verdict:
         if set(per) != set(C4_FAMILIES):
             continue
         corr = [c for f in C4_FAMILIES for c in (_correct(per[f][0]), _correct(per[f][1]))]
-        same = len({per[f][0].words_sha256 for f in C4_FAMILIES}) == 1
+        same = len({per[f][0].test_words_sha256 for f in C4_FAMILIES}) == 1
         reps = bootstrap_replicates(corr, opts["n_boot"], opts["seed"]) if same else None
         on, on_ci = {}, {}
         for i, f in enumerate(C4_FAMILIES):
@@ -324,8 +323,8 @@ CLAIMS: list[Claim] = [
 ]
 
 
-def evaluate_claims(res: Results, n_boot: int = 1000, seed: int = 0) -> list[dict[str, Any]]:
-    """Evaluate every claim on ``res``; a list of JSON-friendly verdicts in claim order.
+def evaluate_claims(res: Results, n_boot: int = 1000, seed: int = 0) -> list[ClaimVerdict]:
+    """Evaluate every claim on ``res``; the verdicts in claim order.
 
     A claim whose evaluation fails on inconsistent results (e.g. variants scored on different test
     words) is NOT APPLICABLE with that reason rather than an exception.
@@ -337,13 +336,13 @@ def evaluate_claims(res: Results, n_boot: int = 1000, seed: int = 0) -> list[dic
             v = c.evaluate(c, res, opts)
         except ValueError as err:
             v = Verdict("NOT APPLICABLE", f"the results cannot be compared: {err}")
-        out.append(v.to_json(c))
+        out.append(v.record(c))
     return out
 
 
-def claim_status(claims: list[dict[str, Any]]) -> dict[str, str]:
+def claim_status(claims: list[ClaimVerdict]) -> dict[str, str]:
     """``{claim id: status}`` of :func:`evaluate_claims`'s output."""
-    return {c["id"]: c["status"] for c in claims}
+    return {c.id: c.status for c in claims}
 
 
 def format_interval(x: float, ci: list[float], nd: int = 2) -> str:

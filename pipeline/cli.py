@@ -147,9 +147,11 @@ def _run(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace, params, root) -> int:  # noqa: ANN001
     from pipeline import check
+    from pipeline.layout import Layout
 
-    results = root / (args.results or params.paths.results)
-    baseline = root / (args.baseline or f"baselines/{params.profile}.json")
+    lay = Layout.of(params, root)
+    results = root / args.results if args.results else lay.results.root
+    baseline = root / args.baseline if args.baseline else lay.baseline(params.profile)
     tol = check.parse_tolerances(args.tolerance)
     if args.write_baseline:
         check.write_baseline(results, baseline, params.profile, tol)

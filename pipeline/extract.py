@@ -59,6 +59,10 @@ class ExtractStats:
         """Throughput of the whole run."""
         return self.n_words / self.seconds if self.seconds > 0 else float("nan")
 
+    def counts(self) -> dict[str, int]:
+        """The counts only: what the inputs determine (timings are run facts, kept out of the store)."""
+        return {k: v for k, v in asdict(self).items() if k != "seconds"}
+
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly counts, with the throughput."""
         return {**asdict(self), "words_per_second": round(self.words_per_second, 1)}
@@ -379,7 +383,7 @@ def extract_to_store(
         stats.seconds = time.perf_counter() - t0
         offsets = np.concatenate([[0], np.cumsum([len(s) for s in sentences])])
         writer.commit(offsets, sentences, flat_labels, label_names, splits,
-                      {**meta, "extraction": stats.as_dict(), "float16_overflows": n_inf})
+                      {**meta, "extraction": stats.counts(), "float16_overflows": n_inf})
     log.info("extracted %d words (%d sentences) in %.1f s: %.0f words/s -> %s", stats.n_words,
              stats.n_sentences, stats.seconds, stats.words_per_second, out)
     return stats

@@ -294,13 +294,13 @@ def run_finetune(
     cache: Path | None = None,
     *,
     data: TaskData | None = None,
-    metrics_copy: Path | None = None,
 ) -> dict[str, Any]:
     """Fine-tune the encoder in ``base_dir`` on ``task``; write ``out_dir`` atomically; return the metrics.
 
     ``data`` (already loaded splits) is for tests and callers that hold the data; otherwise the
-    task is loaded with ``params.split_seed`` and the resource ``cache``. ``metrics_copy``: also
-    write ``metrics.json`` there (DVC cannot declare a metrics file inside a directory output).
+    task is loaded with ``params.split_seed`` and the resource ``cache``. The returned metrics also
+    hold the run facts (``*_seconds``, ``device``, ``torch_threads``) that ``out_dir`` leaves out; the
+    stage writes the result record and the run log from them.
     """
     import torch
     from transformers import DataCollatorWithPadding, ProgressCallback, Trainer, TrainingArguments
@@ -393,8 +393,6 @@ def run_finetune(
     summary = ", ".join(f"{n} {task.main_metric} {results[n][task.main_metric]:.4f}" for n in task.eval_splits)
     log.info("%s -> %s: %s (train %s, total %s)", task.name, out_dir, summary, _fmt_duration(train_seconds),
              _fmt_duration(metrics["total_seconds"]))
-    if metrics_copy is not None:
-        write_json(Path(metrics_copy), _json_safe(metrics))
     return _json_safe(metrics)
 
 

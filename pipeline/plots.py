@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.atomic import write_bytes, write_text
-from pipeline.results import Results
+from pipeline.records import Results
 
 log = logging.getLogger(__name__)
 

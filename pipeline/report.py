@@ -4,17 +4,25 @@ and the plots under ``results/plots/``, all from the small result files (no acti
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 from pathlib import Path
 from typing import Any
 
-from pipeline.atomic import write_json, write_text
+from pipeline.atomic import write_text
 from pipeline.claims import CLAIMS, evaluate_claims, format_interval
 from pipeline.config import Params
-from pipeline.provenance import library_versions
-from pipeline.results import Results, load_results
+from pipeline.layout import Layout
+from pipeline.records import (
+    ClaimsFile,
+    ClaimVerdict,
+    MetricsFile,
+    Provenance,
+    Results,
+    VariantMetrics,
+    load_results,
+    read_run_logs,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +57,7 @@ DEVIATIONS: dict[str, list[str]] = {
 }
 
 
-def _pct(x: float) -> str:
+def _pct(x: float | None) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}"
 
 
@@ -57,32 +65,27 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(r) + " |" for r in rows)]
 
 
-def _evidence(c: dict[str, Any]) -> str:
+def _evidence(c: ClaimVerdict) -> str:
     """One line of the key numbers of a claim's units."""
     parts = []
-    for u in c["units"]:
+    for u in c.units:
         name = "/".join(str(u[k]) for k in ("model", "task", "variant") if k in u)
-        if c["id"] == "C1":
+        if c.id == "C1":
             parts.append(f"{name}: gap {u['gap_points']:.1f} [{u['gap_ci'][0]:.1f}, {u['gap_ci'][1]:.1f}]")
-        elif c["id"] == "C2":
+        elif c.id == "C2":
             parts.append(f"{name}: low {format_interval(u['delta_low'], u['delta_low_ci'])}, "
                          f"top {format_interval(u['delta_top'], u['delta_top_ci'])}")
-        elif c["id"] == "C3":
+        elif c.id == "C3":
             parts.append(f"{name}: {format_interval(u['difference'], u['difference_ci'])}")
-        elif c["id"] == "C4":
+        elif c.id == "C4":
             parts.append(f"{u['task']}/{u['variant']}: " + ", ".join(
                 f"{f} {d:.2f}" for f, d in u["onset_relative_depth"].items()))
-        elif c["id"] == "C5":
+        elif c.id == "C5":
             parts.append(f"{name}: {format_interval(u['delta_mean_layer'], u['delta_ci'])}")
     return "; ".join(parts) if parts else "-"
 
 
-def _lock_digest(root: Path) -> str | None:
-    lock = root / "dvc.lock"
-    return hashlib.sha256(lock.read_bytes()).hexdigest() if lock.is_file() else None
-
-
-def render(params: Params, res: Results, claims: list[dict[str, Any]], plots: list[Path], out: Path) -> str:
+def render(params: Params, res: Results, claims: ClaimsFile, plots: list[Path], out: Path) -> str:
     """The Markdown report (links to the plots relative to ``out``)."""
     L: list[str] = ["# LingShift reproduction report", ""]
     prof = params.profile
@@ -106,12 +109,12 @@ def render(params: Params, res: Results, claims: list[dict[str, Any]], plots: li
           "the point estimate meets the threshold; the claim PASSes when more than half its units hold. "
           "Numbers are accuracy points (deltas: fine-tuned - base) with 95% bootstrap intervals; the thresholds "
           "were fixed in `pipeline/claims.py` before evaluation.", ""]
-    rows = [[c["id"], c["title"], f"**{c['status']}**", c["reason"], _evidence(c)] for c in claims]
+    rows = [[c.id, c.title, f"**{c.status}**", c.reason, _evidence(c)] for c in claims.claims]
     L += _table(["claim", "", "status", "why", "numbers"], rows)
     L += [""]
-    for c in claims:
-        th = ", ".join(f"`{k}` = {v:g}" for k, v in c["thresholds"].items())
-        L += [f"- **{c['id']} {c['title']}.** Paper: {c['statement']} Test: {c['operationalisation']} ({th})."]
+    for c in claims.claims:
+        th = ", ".join(f"`{k}` = {v:g}" for k, v in c.thresholds.items())
+        L += [f"- **{c.id} {c.title}.** Paper: {c.statement} Test: {c.operationalisation} ({th})."]
     L += [""]
     L += _setup(params, res)
     for m in res.models:
@@ -120,19 +123,21 @@ def render(params: Params, res: Results, claims: list[dict[str, Any]], plots: li
     L += ["## Deviations from the paper, and why", ""]
     L += [f"- {d}" for d in DEVIATIONS.get(prof, []) + DEVIATIONS["both"]]
     L += ["", "## Provenance", ""]
-    lock = _lock_digest(res.root.parent)
-    v = library_versions()
+    v = claims.provenance.versions
     L += [f"- Seed {params.seed}; probe seeds {params.probe.seeds}; {params.probe.n_boot} bootstrap replicates.",
           "- Library versions (report stage): " + ", ".join(f"{k} {v[k]}" for k in
                                                             ("python", "torch", "transformers", "numpy", "dvc")),
-          "- Each result JSON carries its own resolved config, seeds and versions.",
-          f"- dvc.lock sha256 at report time: `{lock}`" if lock else "- no dvc.lock found", ""]
+          "- Each result JSON carries its own resolved config, seeds and versions (`provenance`) and a "
+          "`schema_version` (`pipeline/records.py`).",
+          "- Run times and the host are run facts, not results: each stage invocation records them under "
+          "`results/runs/` (untracked), and `python -m pipeline summary` lists them. Everything in this report "
+          "is reproduced byte for byte by a re-run on the same inputs.", ""]
     return "\n".join(L)
 
 
 def _setup(params: Params, res: Results) -> list[str]:
     p, e, ft = params.probe, params.extract, params.finetune
-    n_words = {t: r.raw.get("n_test_words") for (m, v, t), r in res.layers.items() if v == "base"}
+    n_words = {t: r.n_test_words for (m, v, t), r in res.layers.items() if v == "base"}
     return ["## Setup", "",
             f"- Word representation: the `{e.aggregation}` sub-word of each word, every layer (0 = embeddings).",
             f"- Probes: linear, elastic net l1 = {p.l1:g}, l2 = {p.l2:g}, Adam lr {p.lr:g} (cosine), batch "
@@ -181,13 +186,10 @@ def _model_section(res: Results, m: str, plots: list[Path], out: Path) -> list[s
             n = res.neurons.get((m, v, t))
             if n is None:
                 continue
-            b = n.raw.get("baselines", {})
-            ab = n.raw.get("ablation", {}).get("zero_selected", {})
             nrows.append([v, f"{n.k} of {n.n_layers * n.dim}", f"{n.mean_layer:.2f}", _pct(n.oracle_test),
-                          _pct(n.raw["minimal_set"]["accuracy"]["test"]),
-                          _pct(b.get("random", {}).get("accuracy", {}).get("test", float("nan"))),
-                          _pct(b.get("bottom", {}).get("accuracy", {}).get("test", float("nan"))),
-                          _pct(ab.get("test", float("nan"))), " ".join(str(c) for c in n.counts)])
+                          _pct(n.minimal_set.accuracy.test), _pct(n.baselines.random.accuracy.test),
+                          _pct(n.baselines.bottom.accuracy.test), _pct(n.ablation.zero_selected.test),
+                          " ".join(str(c) for c in n.counts)])
         if nrows:
             L += [f"### {m} / {t}: minimal neuron sets", ""]
             L += _table(["variant", "k", "mean layer", "oracle acc", "top-k acc", "random-k acc", "bottom-k acc",
@@ -201,9 +203,9 @@ def _model_section(res: Results, m: str, plots: list[Path], out: Path) -> list[s
 def _salience_note(res: Results, m: str, t: str, variants: list[str]) -> str:
     """Whether the ranked top-k neurons beat random and bottom-ranked sets of the same size (test accuracy)."""
     sets = [res.neurons[(m, v, t)] for v in variants if (m, v, t) in res.neurons]
-    top = [n.raw["minimal_set"]["accuracy"]["test"] for n in sets]
-    rnd = [n.raw.get("baselines", {}).get("random", {}).get("accuracy", {}).get("test", float("nan")) for n in sets]
-    bot = [n.raw.get("baselines", {}).get("bottom", {}).get("accuracy", {}).get("test", float("nan")) for n in sets]
+    top = [n.minimal_set.accuracy.test for n in sets]
+    rnd = [n.baselines.random.accuracy.test for n in sets]
+    bot = [n.baselines.bottom.accuracy.test for n in sets]
     n_rnd = sum(a > b for a, b in zip(top, rnd, strict=True))
     n_bot = sum(a > b for a, b in zip(top, bot, strict=True))
     text = (f"Salience check: the top-k neurons beat a random set of the same size in {n_rnd} of {len(sets)} "
@@ -218,40 +220,63 @@ def _salience_note(res: Results, m: str, t: str, variants: list[str]) -> str:
 def _finetune_section(res: Results) -> list[str]:
     if not res.finetune:
         return []
-    rows = [[f"{m} + {t}", r.metric, _pct(r.test), _pct(r.majority), f"{100 * (r.test - r.majority):+.1f}"]
+    rows = [[f"{m} + {t}", r.metric, _pct(r.score), _pct(r.majority),
+             f"{100 * (r.score - r.majority):+.1f}" if r.majority is not None else "-"]
             for (m, t), r in sorted(res.finetune.items())]
     return ["## Fine-tuned task scores", "", *_table(["variant", "metric", "test", "majority baseline", "gain"], rows),
             ""]
 
 
-def metrics(res: Results, claims: list[dict[str, Any]]) -> dict[str, Any]:
+def metrics(res: Results, claims: ClaimsFile) -> MetricsFile:
     """Flat numbers for ``dvc metrics show``: claims (1 pass / 0 fail / null n.a.), per-variant summaries."""
-    out: dict[str, Any] = {"claims": {c["id"]: {"PASS": 1, "FAIL": 0}.get(c["status"]) for c in claims}}
+    out: dict[str, dict[str, dict[str, VariantMetrics]]] = {}
     for (m, v, t), r in sorted(res.layers.items()):
-        out.setdefault(m, {}).setdefault(v, {})[t] = {
-            "best_layer_accuracy": round(float(r.mean.max()), 4), "best_layer": int(r.mean.argmax()),
-            "last_layer_accuracy": round(float(r.mean[-1]), 4)}
         n = res.neurons.get((m, v, t))
-        if n is not None:
-            out[m][v][t].update(minimal_set_k=n.k, minimal_set_mean_layer=round(n.mean_layer, 3))
-    return out
+        out.setdefault(m, {}).setdefault(v, {})[t] = VariantMetrics(
+            best_layer_accuracy=round(float(r.mean.max()), 4), best_layer=int(r.mean.argmax()),
+            last_layer_accuracy=round(float(r.mean[-1]), 4), minimal_set_k=n.k if n is not None else None,
+            minimal_set_mean_layer=round(n.mean_layer, 3) if n is not None else None)
+    return MetricsFile(claims={c.id: {"PASS": 1, "FAIL": 0}.get(c.status) for c in claims.claims}, results=out)
+
+
+def run_times(params: Params, root: Path) -> list[str]:
+    """One line per stage invocation of the profile with its wall time from ``results/runs/`` (or "not
+    recorded"): run facts, shown on the console, never written into the committed report."""
+    lay = Layout.of(params, root)
+    logs = read_run_logs(lay.results.root)
+    runs = [("finetune", f"{m}-{t}") for m in params.models for t in params.sentence_tasks]
+    runs += [(s, f"{m}-{v}-{t}") for s in ("extract", "probe", "neurons") for m in params.models
+             for v in params.variants for t in params.probe_tasks]
+    lines = []
+    for stage, name in runs:
+        log_ = logs.get((stage, name))
+        when = f"{log_.seconds:.1f} s ({log_.finished_at})" if log_ and log_.seconds is not None else "not recorded"
+        lines.append(f"{stage:9s} {name:30s} {when}")
+    return lines
 
 
 def build_report(params: Params, root: Path) -> dict[str, Any]:
     """Evaluate the claims and write report, claims, metrics and plots under ``<root>/<results>``."""
     from pipeline.plots import all_plots
 
-    out = root / params.paths.results
-    res = load_results(out, models=params.models, variants=params.variants, tasks=params.probe_tasks,
+    lay = Layout.of(params, root).results
+    res = load_results(lay.root, models=params.models, variants=params.variants, tasks=params.probe_tasks,
                        sentence_tasks=params.sentence_tasks)
-    claims = evaluate_claims(res, n_boot=params.probe.n_boot, seed=params.seed)
-    plots = all_plots(res, out / "plots")
-    write_json(out / "claims.json", {"profile": params.profile, "claims": claims,
-                                     "claims_defined": [c.id for c in CLAIMS], "seed": params.seed,
-                                     "n_boot": params.probe.n_boot, "versions": library_versions()})
-    write_json(out / "metrics.json", metrics(res, claims))
-    write_text(out / "report.md", render(params, res, claims, plots, out))
-    for c in claims:
-        log.info("%s %-14s %s: %s", c["id"], c["status"], c["title"], c["reason"])
-    log.info("report: %s", out / "report.md")
-    return {"report": out / "report.md", "claims": claims, "plots": plots}
+    verdicts = evaluate_claims(res, n_boot=params.probe.n_boot, seed=params.seed)
+    claims = ClaimsFile(profile=params.profile, claims_defined=tuple(c.id for c in CLAIMS), n_boot=params.probe.n_boot,
+                        claims=tuple(verdicts), provenance=Provenance.collect(_report_config(params), params.seed))
+    plots = all_plots(res, lay.plots)
+    claims.write(lay.claims)
+    metrics(res, claims).write(lay.metrics)
+    write_text(lay.report, render(params, res, claims, plots, lay.root))
+    for c in verdicts:
+        log.info("%s %-14s %s: %s", c.id, c.status, c.title, c.reason)
+    log.info("report: %s", lay.report)
+    return {"report": lay.report, "claims": claims, "plots": plots}
+
+
+def _report_config(params: Params) -> dict[str, Any]:
+    """The params the report stage depends on (its ``params:`` in dvc.yaml)."""
+    return {"profile": params.profile, "seed": params.seed, "models": list(params.models),
+            "variants": list(params.variants), "probe_tasks": list(params.probe_tasks),
+            "sentence_tasks": list(params.sentence_tasks), "n_boot": params.probe.n_boot}

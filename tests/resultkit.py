@@ -1,17 +1,24 @@
-"""Build result files in the pipeline's real JSON formats from chosen per-layer accuracies (for the
-claims, report and gate tests)."""
+"""Build result files through :mod:`pipeline.records` from chosen per-layer accuracies (for the claims,
+report, gate and API tests). Every file is a real, validated record; only the numbers are made up."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from pipeline.results import encode_correct, words_digest
+from pipeline.layout import ResultsLayout
+from pipeline.records import (
+    FinetuneResult,
+    LayerResult,
+    NeuronResult,
+    PackedCorrect,
+    Provenance,
+    words_digest,
+)
 
 N_WORDS = 2000
+PROVENANCE = Provenance(config={"made_by": "tests/resultkit.py"}, seed=42, versions={"python": "3.11"})
 
 
 def correctness(acc: list[float], n_words: int = N_WORDS, seed: int = 0, n_seeds: int = 1) -> np.ndarray:
@@ -27,59 +34,91 @@ def correctness(acc: list[float], n_words: int = N_WORDS, seed: int = 0, n_seeds
     return out
 
 
-def layer_json(model: str, variant: str, task: str, acc: list[float], words: str = "same",
-               n_words: int = N_WORDS) -> dict[str, Any]:
-    """A probe-stage result object (the fields the pipeline writes that readers use)."""
+def layer_record(model: str, variant: str, task: str, acc: list[float], words: str = "same",
+                 n_words: int = N_WORDS) -> LayerResult:
+    """A probe-stage result whose seed-averaged test accuracy per layer is ``acc`` (rounded to words)."""
     c = correctness(acc, n_words)
-    mean = c.mean(-1)[0]
-    ci = 1.96 * np.sqrt(mean * (1 - mean) / n_words)
-    return {
-        "model": model, "variant": variant, "task": task, "layers": list(range(len(acc))),
-        "test_accuracy": {"mean": mean.tolist(), "std": [0.0] * len(acc), "seeds": [0], "per_seed": [mean.tolist()],
-                          "bootstrap": {"ci_low": (mean - ci).tolist(), "ci_high": (mean + ci).tolist()}},
-        "control": {"selectivity": (mean - 0.5).tolist()},
-        "majority_baseline": {"label": "NN", "test_accuracy": 0.15},
+    mean = c.mean(-1)[0].tolist()
+    ci = (1.96 * np.sqrt(np.asarray(mean) * (1 - np.asarray(mean)) / n_words)).tolist()
+    layers = list(range(len(acc)))
+    labels = ["NN", "VB"]
+    evaluation = {"layers": layers, "accuracy": mean, "n_words": n_words, "n_unseen_label_words": 0,
+                  "unseen_labels": [], "label_names": labels}
+    return LayerResult.model_validate({
+        "model": model, "variant": variant, "task": task, "layers": layers,
+        "test_accuracy": {"layers": layers, "label_names": labels, "seeds": [0], "per_seed": [mean], "mean": mean,
+                          "std": [0.0] * len(acc),
+                          "bootstrap": {"accuracy": mean, "ci_low": [m - d for m, d in zip(mean, ci, strict=True)],
+                                        "ci_high": [m + d for m, d in zip(mean, ci, strict=True)],
+                                        "n_words": n_words, "n_boot": 100, "alpha": 0.05, "seed": 0}},
+        "dev_accuracy": mean,
+        "seed0": {"params": {"seed": 0}, "label_names": labels, "train_label_names": labels, "dev": evaluation,
+                  "test": evaluation, "standardized": False,
+                  "history": {"dev_accuracy": [mean], "train_loss": [[0.5] * len(acc)], "best_epoch": [1] * len(acc),
+                              "resident": True, "n_train": 10 * n_words}},
+        "control": {"layers": layers, "task_accuracy": mean, "control_accuracy": [0.5] * len(acc),
+                    "selectivity": [m - 0.5 for m in mean], "label_names": labels, "params": {"seed": 0},
+                    "control": {"seed": 0, "lowercase": False, "n_types": 100, "distribution": [0.5, 0.5]}},
         "n_test_words": n_words,
-        "test_correct": encode_correct(c),
+        "majority_baseline": {"label": "NN", "test_accuracy": 0.15},
+        "test_correct": PackedCorrect.encode(c),
         "test_words_sha256": words_digest([f"w{i}" for i in range(n_words)], [words] * n_words),
-    }
+        "store": {"n_words": 12 * n_words, "n_layers": len(acc), "dim": 10, "aggregation": "last",
+                  "splits": {"train": [0, 80], "dev": [80, 90], "test": [90, 100]}},
+        "provenance": PROVENANCE,
+    })
 
 
-def neuron_json(model: str, variant: str, task: str, layer_counts: list[int], dim: int = 10) -> dict[str, Any]:
+def _spread(ids: list[int], dim: int, n_layers: int) -> dict[str, object]:
+    counts = [sum(1 for i in ids if i // dim == layer) for layer in range(n_layers)]
+    total = max(1, len(ids))
+    return {"counts": counts, "fractions": [c / total for c in counts],
+            "mean_layer": sum(layer * c for layer, c in enumerate(counts)) / total}
+
+
+def neuron_record(model: str, variant: str, task: str, layer_counts: list[int], dim: int = 10) -> NeuronResult:
     """A neurons-stage result whose minimal set has ``layer_counts[l]`` neurons in layer ``l``."""
+    n_layers = len(layer_counts)
     neurons = [layer * dim + j for layer, c in enumerate(layer_counts) for j in range(c)]
-    total = max(1, sum(layer_counts))
-    mean_layer = sum(layer * c for layer, c in enumerate(layer_counts)) / total
-    return {"model": model, "variant": variant, "task": task, "n_layers": len(layer_counts), "dim": dim,
-            "n_neurons": len(layer_counts) * dim, "oracle": {"dev": 0.9, "test": 0.9},
-            "minimal_set": {"k": len(neurons), "neurons": neurons, "accuracy": {"dev": 0.89, "test": 0.89},
-                            "layers": {"counts": layer_counts, "mean_layer": mean_layer,
-                                       "fractions": [c / total for c in layer_counts]}},
-            "baselines": {"random": {"accuracy": {"dev": 0.8, "test": 0.8}},
-                          "bottom": {"accuracy": {"dev": 0.7, "test": 0.7}}},
-            "ablation": {"zero_selected": {"dev": 0.85, "test": 0.85}}}
+    rest = [i for i in range(n_layers * dim) if i not in set(neurons)]
+    k = len(neurons)
+    return NeuronResult.model_validate({
+        "model": model, "variant": variant, "task": task, "n_layers": n_layers, "dim": dim,
+        "n_neurons": n_layers * dim, "label_names": ["NN", "VB"], "all_label_names": ["NN", "VB"],
+        "params": {"seed": 0, "ratio": 0.99}, "oracle": {"dev": 0.9, "test": 0.9}, "target_dev": 0.891,
+        "ordering": neurons + rest, "cutoffs": [k],
+        "minimal_set": {"k": k, "reached": True, "evaluated": {str(k): 0.89}, "neurons": neurons,
+                        "accuracy": {"dev": 0.89, "test": 0.89}, "layers": _spread(neurons, dim, n_layers)},
+        "baselines": {"random": {"neurons": rest[:k], "accuracy": {"dev": 0.8, "test": 0.8},
+                                 "layers": _spread(rest[:k], dim, n_layers)},
+                      "bottom": {"neurons": rest[-k:], "accuracy": {"dev": 0.7, "test": 0.7},
+                                 "layers": _spread(rest[-k:], dim, n_layers)}},
+        "ablation": {"zero_selected": {"dev": 0.85, "test": 0.85}, "zero_random": {"dev": 0.88, "test": 0.88}},
+        "provenance": PROVENANCE,
+    })
 
 
-def finetune_json(task: str, test: float, majority: float = 0.5) -> dict[str, Any]:
-    return {"task": task, "main_metric": "accuracy", "test": {"accuracy": test},
-            "majority_baseline": {"test": {"accuracy": majority}}}
+def finetune_record(model: str, task: str, test: float, majority: float = 0.5) -> FinetuneResult:
+    """A fine-tuning result with test accuracy ``test`` against a majority baseline of ``majority``."""
+    return FinetuneResult.model_validate({
+        "model": model, "task": task, "kind": "classification", "base": f"models/{model}/base",
+        "main_metric": "accuracy", "scores": {"dev": {"accuracy": test}, "test": {"accuracy": test}},
+        "majority_baseline": {s: {"label": "positive", "scores": {"accuracy": majority}} for s in ("dev", "test")},
+        "examples": {"train": 100, "dev": 10, "test": 10}, "steps": 7, "epochs_run": 1.0, "train_loss": 0.4,
+        "best_dev_step": None, "dev_curve": [], "provenance": PROVENANCE,
+    })
 
 
-def write(path: Path, obj: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj), encoding="utf-8")
-
-
-def write_layers(results: Path, model: str, variant: str, task: str, acc: list[float], **kw: Any) -> None:
-    write(results / "layers" / model / variant / f"{task}.json", layer_json(model, variant, task, acc, **kw))
+def write_layers(results: Path, model: str, variant: str, task: str, acc: list[float], **kw: object) -> None:
+    layer_record(model, variant, task, acc, **kw).write(ResultsLayout(results).layer(model, variant, task))
 
 
 def write_neurons(results: Path, model: str, variant: str, task: str, counts: list[int]) -> None:
-    write(results / "neurons" / model / variant / f"{task}.json", neuron_json(model, variant, task, counts))
+    neuron_record(model, variant, task, counts).write(ResultsLayout(results).neurons(model, variant, task))
 
 
 def write_finetune(results: Path, model: str, task: str, test: float) -> None:
-    write(results / "finetune" / f"{model}-{task}.json", finetune_json(task, test))
+    finetune_record(model, task, test).write(ResultsLayout(results).finetune(model, task))
 
 
 FLAT = [0.90] * 7                                   # 6 transformer layers + embeddings

@@ -13,6 +13,7 @@ import pytest
 from app import create_app
 from app.probing import split_words
 from app.settings import Settings
+from pipeline.records import LayerResult
 
 pytestmark = pytest.mark.integration
 PROBLEM = "application/problem+json"
@@ -63,10 +64,10 @@ def test_results_filters_and_pages(client, api_root: Path) -> None:  # noqa: ANN
     assert all_rows["total"] == 3 * 2 * 7 and len(all_rows["items"]) == 42
     r = client.get("/v1/results?model=minilm&variant=sentiment&task=pos-wsj&layer=4").get_json()
     (row,) = r["items"]
-    committed = json.loads((api_root / "results/layers/minilm/sentiment/pos-wsj.json").read_text())
-    base = json.loads((api_root / "results/layers/minilm/base/pos-wsj.json").read_text())
-    assert row["accuracy"] == pytest.approx(committed["test_accuracy"]["mean"][4])
-    assert row["delta"] == pytest.approx(committed["test_accuracy"]["mean"][4] - base["test_accuracy"]["mean"][4])
+    committed = LayerResult.read(api_root / "results/layers/minilm/sentiment/pos-wsj.json")
+    base = LayerResult.read(api_root / "results/layers/minilm/base/pos-wsj.json")
+    assert row["accuracy"] == committed.mean[4]
+    assert row["delta"] == pytest.approx(committed.mean[4] - base.mean[4])
     assert row["ci_low"] <= row["accuracy"] <= row["ci_high"] and row["selectivity"] is not None
     page = client.get("/v1/results?limit=10&offset=40").get_json()
     assert (page["total"], page["limit"], page["offset"], len(page["items"])) == (42, 10, 40, 2)

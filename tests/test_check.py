@@ -6,17 +6,19 @@ import json
 from pathlib import Path
 
 import pytest
-from resultkit import FLAT, layer_json, offline_like, write, write_layers
+from resultkit import FLAT, PROVENANCE, offline_like, write_layers
 
 from pipeline import check
-from pipeline.claims import evaluate_claims
+from pipeline.claims import CLAIMS, evaluate_claims
 from pipeline.cli import main
-from pipeline.results import load_results
+from pipeline.layout import ResultsLayout
+from pipeline.records import ClaimsFile, load_results
 
 
 def _claims_file(results: Path) -> None:
     claims = evaluate_claims(load_results(results), n_boot=200, seed=0)
-    (results / "claims.json").write_text(json.dumps({"claims": claims}), encoding="utf-8")
+    ClaimsFile(profile="offline", claims_defined=tuple(c.id for c in CLAIMS), n_boot=200, claims=tuple(claims),
+               provenance=PROVENANCE).write(ResultsLayout(results).claims)
 
 
 @pytest.fixture
@@ -49,7 +51,7 @@ def test_baseline_records_metrics_claims_and_tolerances(run: tuple[Path, Path]) 
 def _shift_layer(results: Path, variant: str, layer: int, delta: float) -> None:
     acc = list(FLAT)
     acc[layer] += delta
-    write(results / "layers" / "minilm" / variant / "pos-wsj.json", layer_json("minilm", variant, "pos-wsj", acc))
+    write_layers(results, "minilm", variant, "pos-wsj", acc)
 
 
 def test_change_within_tolerance_passes(run: tuple[Path, Path]) -> None:
@@ -96,7 +98,7 @@ def test_claim_that_stops_passing_is_a_regression(run: tuple[Path, Path]) -> Non
 
 def test_missing_result_fails(run: tuple[Path, Path]) -> None:
     results, baseline = run
-    (results / "layers" / "minilm" / "hedge" / "chunk-wsj.json").unlink()
+    ResultsLayout(results).layer("minilm", "hedge", "chunk-wsj").unlink()
     code, table = check.run_check(results, baseline)
     assert code == 1 and table.count("MISSING") == 7
 

@@ -13,9 +13,12 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("accelerate")  # the HF Trainer needs it
 
 from pipeline import finetune, models  # noqa: E402
+from pipeline.config import Params  # noqa: E402
 from pipeline.data import LoadContext, get_sentence_task, load_sentence_task  # noqa: E402
 from pipeline.data.metrics import compute_metrics  # noqa: E402
 from pipeline.errors import ConfigError, ModelError  # noqa: E402
+from pipeline.records import FinetuneResult  # noqa: E402
+from pipeline.stages.finetune import finetune_record  # noqa: E402
 
 FIX = Path(__file__).parent / "fixtures" / "tasks"
 
@@ -87,9 +90,7 @@ def test_finetune_lands_outputs_and_reloads_bit_for_bit(tiny_base: Path, tmp_pat
     spy = Spy(monkeypatch)
     out = tmp_path / "models" / "tiny" / "sentiment"
     data = load_sentence_task("sentiment", CTX)
-    metrics = finetune.run_finetune(tiny_base, out, "sentiment", finetune.FinetuneParams(**FAST), data=data,
-                                    metrics_copy=tmp_path / "results" / "finetune" / "tiny-sentiment.json")
-    assert json.loads((tmp_path / "results" / "finetune" / "tiny-sentiment.json").read_text()) == metrics
+    metrics = finetune.run_finetune(tiny_base, out, "sentiment", finetune.FinetuneParams(**FAST), data=data)
 
     names = {p.name for p in out.iterdir()}
     assert {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "head.safetensors",
@@ -100,7 +101,12 @@ def test_finetune_lands_outputs_and_reloads_bit_for_bit(tiny_base: Path, tmp_pat
         assert (out / f).read_bytes() == (tiny_base / f).read_bytes()
 
     saved = json.loads((out / "metrics.json").read_text())
-    assert metrics["train_seconds"] > 0 and metrics["total_seconds"] > 0  # timings: in the results copy only
+    record = finetune_record("tiny", metrics, Params())  # the committed result: no timings, no host
+    assert record.score == metrics["test"]["accuracy"] and record.majority == saved["majority_baseline"]["test"][
+        "accuracy"]
+    assert FinetuneResult.from_json(json.loads(json.dumps(record.to_json()))) == record
+    assert not {"device", "torch_threads"} & set(record.to_json()) and "seconds" not in json.dumps(record.to_json())
+    assert metrics["train_seconds"] > 0 and metrics["total_seconds"] > 0  # timings: returned for the run log only
     assert saved == {k: v for k, v in json.loads(json.dumps(metrics)).items() if not k.endswith("_seconds")}
     assert set(saved["dev"]) == {"accuracy", "macro_f1"} and set(saved["test"]) == {"accuracy", "macro_f1"}
     assert saved["examples"] == {"train": 32, "dev": 4, "test": 4} and saved["steps"] == 4

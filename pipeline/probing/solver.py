@@ -103,9 +103,13 @@ class FitHistory:
     resident: bool = True
     n_train: int = 0
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"dev_accuracy": self.dev_accuracy, "train_loss": self.train_loss, "best_epoch": self.best_epoch,
-                "seconds": self.seconds, "resident": self.resident, "n_train": self.n_train}
+    def to_dict(self, timings: bool = True) -> dict[str, Any]:
+        """The history as JSON; ``timings=False`` leaves out ``seconds`` (for files a re-run must not change)."""
+        out = {"dev_accuracy": self.dev_accuracy, "train_loss": self.train_loss, "best_epoch": self.best_epoch,
+               "seconds": self.seconds, "resident": self.resident, "n_train": self.n_train}
+        if not timings:
+            del out["seconds"]
+        return out
 
 
 # ----------------------------------------------------------------------------------- pieces
@@ -401,7 +405,8 @@ def fit(
     hist.seconds = time.perf_counter() - t0
     probe = LinearProbe(weights, bias, classes, names, layer_ids, view, n_layers_in, dim_in, all_names,
                         cfg.memory_budget_mb, cfg.device,
-                        training={"params": {**cfg.to_dict(), **view.to_json()}, "history": hist.to_dict()})
+                        training={"params": {**cfg.to_dict(), **view.to_json()},
+                                  "history": hist.to_dict(timings=False)})
     log.info("trained %d probe layer(s) x %d neurons x %d classes on %d words in %.2fs", Lp, Dp, C, N, hist.seconds)
     return probe, hist
 

@@ -7,18 +7,19 @@ from typing import Any
 
 from pipeline import resources
 from pipeline.config import Params
+from pipeline.layout import Layout
 
 
 def cache_dir(params: Params, root: Path) -> Path:
     """The resource cache: ``paths.cache`` (relative to ``root``) or ``$LINGSHIFT_CACHE`` / the default."""
-    return resources.cache_dir(root / params.paths.cache if params.paths.cache else None)
+    return resources.cache_dir(Layout.of(params, root).cache)
 
 
 def open_store(params: Params, root: Path, model_name: str, variant: str, task: str) -> Any:
     """The :class:`pipeline.store.ActivationStore` of ``activations/<model>/<variant>/<task>``."""
     from pipeline.store import ActivationStore
 
-    return ActivationStore(root / params.paths.activations / model_name / variant / task)
+    return ActivationStore(Layout.of(params, root).activation_dir(model_name, variant, task))
 
 
 def probe_kwargs(params: Params) -> dict[str, Any]:

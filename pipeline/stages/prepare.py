@@ -9,6 +9,7 @@ from pipeline.atomic import atomic_dir, write_json
 from pipeline.config import Params
 from pipeline.data import LoadContext, get_probe_task, load_probe_splits
 from pipeline.data.splits import SPLITS, cap_tokens, write_split
+from pipeline.layout import Layout
 from pipeline.provenance import stamp
 from pipeline.stages.common import cache_dir
 
@@ -18,11 +19,11 @@ log = logging.getLogger(__name__)
 def prepare(params: Params, root: Path, task: str) -> Path:
     """Fetch and verify the corpus of probing task ``task``; write ``data/<task>/{train,dev,test}.tsv``."""
     spec = get_probe_task(task)
-    ctx = LoadContext(cache=cache_dir(params, root), corpora_dir=root / params.paths.corpora,
-                      fractions=params.prepare.split_fractions)
+    lay = Layout.of(params, root)
+    ctx = LoadContext(cache=cache_dir(params, root), corpora_dir=lay.corpora, fractions=params.prepare.split_fractions)
     splits = load_probe_splits(task, ctx)
     splits["train"] = cap_tokens(splits["train"], params.prepare.max_train_tokens)
-    out = root / params.paths.data / task
+    out = lay.data_dir(task)
     with atomic_dir(out) as tmp:
         counts = {}
         for name in SPLITS:

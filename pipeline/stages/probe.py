@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pipeline.atomic import atomic_dir, write_json
+from pipeline.atomic import atomic_dir
 from pipeline.config import Params
-from pipeline.provenance import stamp
-from pipeline.results import encode_correct, words_digest
+from pipeline.layout import Layout
+from pipeline.records import LayerResult, PackedCorrect, Provenance, RunLog, words_digest
 from pipeline.stages.common import open_store, probe_kwargs
 
 if TYPE_CHECKING:
@@ -28,11 +28,13 @@ def probe(params: Params, root: Path, model_name: str, variant: str, task: str) 
     """Layer-wise probes on one store: accuracy per layer over seeds with bootstrap intervals,
     the control task's selectivity, and the trained probe (seed ``seeds[0]``) for the API.
 
-    Writes ``results/layers/<model>/<variant>/<task>.json`` and ``results/probes/<model>/<variant>/<task>/``.
+    Writes ``results/layers/<model>/<variant>/<task>.json``, ``results/probes/<model>/<variant>/<task>/``
+    and the run log ``results/runs/probe/<model>-<variant>-<task>.json``.
     """
     from pipeline.probing.solver import SolverConfig
     from pipeline.stats.bootstrap import accuracy_over_seeds
 
+    lay = Layout.of(params, root).results
     st = open_store(params, root, model_name, variant, task)
     seeds = params.probe.seeds
     config = SolverConfig(**probe_kwargs(params), seed=seeds[0])
@@ -45,24 +47,27 @@ def probe(params: Params, root: Path, model_name: str, variant: str, task: str) 
     test = st.split_rows("test")
     test_labels = [st.label_names[i] for i in st.labels[test]]
     control = control_task(st, config, first["test"]["accuracy"]) if params.probe.control_task else None
-    result = {
+    fit_seconds = first["history"].get("seconds")
+    result = LayerResult.model_validate({
         "model": model_name, "variant": variant, "task": task, "layers": unc["layers"],
-        "test_accuracy": unc, "dev_accuracy": first["dev"]["accuracy"], "seed0": first,
+        "test_accuracy": unc, "dev_accuracy": first["dev"]["accuracy"],
+        "seed0": {**first, "history": {k: v for k, v in first["history"].items() if k != "seconds"}},
         "control": control, "n_test_words": int(test.stop - test.start),
         "majority_baseline": majority_baseline(st),
-        "test_correct": encode_correct(correct),
+        "test_correct": PackedCorrect.encode(correct),
         "test_words_sha256": words_digest(st.flat_words()[test], test_labels),
         "store": {k: st.meta[k] for k in ("n_words", "n_layers", "dim", "aggregation", "splits")},
-        "seconds": round(time.perf_counter() - t0, 2),
-        **stamp(params.probe.model_dump(mode="json"), seed=params.seed),
-    }
-    out = root / params.paths.results / "layers" / model_name / variant / f"{task}.json"
-    write_json(out, result)
-    probe_dir = root / params.paths.results / "probes" / model_name / variant / task
-    with atomic_dir(probe_dir) as tmp:
+        "provenance": Provenance.collect(params.probe.model_dump(mode="json"), params.seed),
+    })
+    out = result.write(lay.layer(model_name, variant, task))
+    with atomic_dir(lay.probe_dir(model_name, variant, task)) as tmp:
         trained.save(tmp)
+    seconds = time.perf_counter() - t0
+    timings = {"stage": seconds, **({"seed0_fit": fit_seconds} if fit_seconds else {})}
+    RunLog.now("probe", f"{model_name}-{variant}-{task}", timings).write(
+        lay.run_log("probe", model_name, variant, task))
     log.info("probe %s/%s/%s: test accuracy per layer %s (%.1f s) -> %s", model_name, variant, task,
-             " ".join(f"{a:.3f}" for a in unc["mean"]), result["seconds"], out)
+             " ".join(f"{a:.3f}" for a in result.mean), seconds, out)
     return out
 
 

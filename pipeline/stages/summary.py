@@ -1,58 +1,71 @@
-"""``python -m pipeline summary``: a readable list of what the pipeline has produced."""
+"""``python -m pipeline summary``: a readable list of what the pipeline has produced, with the run times."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from pipeline.config import Params
 from pipeline.data.splits import SPLITS
+from pipeline.layout import Layout
+from pipeline.records import ResultsError, RunLog, load_results, read_run_logs
+
+NOT_RECORDED = "not recorded"
+
+
+def _took(log: RunLog | None) -> str:
+    """``12.3 s`` from a run log, or "not recorded"."""
+    return f"{log.seconds:.1f} s" if log is not None and log.seconds is not None else NOT_RECORDED
 
 
 def summary(params: Params, root: Path) -> str:
-    """A readable table of the prepared corpora and activation stores under ``root``."""
-    import json
+    """A readable table of the prepared corpora, activation stores and results under ``root``.
 
+    Timings and speeds come from the run logs (``results/runs/``), "not recorded" where there is none.
+    """
     from pipeline.store import ActivationStore, StoreError
 
+    lay = Layout.of(params, root)
+    runs = read_run_logs(lay.results.root)
     lines = ["Probing corpora (data/):"]
-    for meta_file in sorted((root / params.paths.data).glob("*/meta.json")):
+    for meta_file in lay.data_meta_files():
         m = json.loads(meta_file.read_text(encoding="utf-8"))
         c = m["counts"]
         lines.append(f"  {m['task']:12s} {m['label_quality']:6s} {m['n_labels']:4d} labels  "
                      + "  ".join(f"{k} {c[k]['sentences']} sent / {c[k]['tokens']} tok" for k in SPLITS))
     lines.append("Activation stores (activations/MODEL/VARIANT/TASK):")
-    for meta_file in sorted((root / params.paths.activations).glob("*/*/*/meta.json")):
+    for meta_file in lay.activation_meta_files():
         try:
             st = ActivationStore(meta_file.parent)
         except StoreError as err:
             lines.append(f"  {meta_file.parent}: unreadable ({err})")
             continue
-        ex = st.meta.get("extraction", {})
+        name = f"{st.meta['model']}-{st.meta['variant']}-{st.meta['task']}"
+        log = runs.get(("extract", name))
+        speed = log.timings.get("words_per_second") if log is not None else None
         lines.append(f"  {st.meta['model']}/{st.meta['variant']}/{st.meta['task']}: {st.n_words} words x "
                      f"{st.n_layers} layers x {st.dim} dims, {st.meta['aggregation']} sub-word, "
-                     f"{ex.get('words_per_second', float('nan')):.0f} words/s")
-    res = root / params.paths.results
-    ft = sorted(res.glob("finetune/*.json"))
-    if ft:
-        lines.append("Fine-tuned variants (results/finetune/): test score vs majority baseline")
-        for f in ft:
-            m = json.loads(f.read_text(encoding="utf-8"))
-            metric = m.get("main_metric", "accuracy")
-            base = m.get("majority_baseline", {}).get("test", {}).get(metric, float("nan"))
-            lines.append(f"  {f.stem:20s} {metric} {m['test'][metric]:.3f} (majority {base:.3f}, "
-                         f"{m.get('total_seconds', float('nan')):.0f} s)")
-    layer_files = sorted(res.glob("layers/*/*/*.json"))
-    if layer_files:
-        lines.append("Layer probes (results/layers/): mean test accuracy per layer over seeds, embeddings first")
-        for f in layer_files:
-            m = json.loads(f.read_text(encoding="utf-8"))
-            acc = " ".join(f"{a:.3f}" for a in m["test_accuracy"]["mean"])
-            lines.append(f"  {m['model']}/{m['variant']:10s} {m['task']:10s} {acc}")
-    for f in sorted(res.glob("neurons/*/*/*.json")):
-        if f == next(iter(sorted(res.glob("neurons/*/*/*.json")))):
-            lines.append("Minimal neuron sets (results/neurons/): size, mean layer, selected neurons per layer")
-        m = json.loads(f.read_text(encoding="utf-8"))
-        ms = m["minimal_set"]
-        lines.append(f"  {m['model']}/{m['variant']:10s} {m['task']:10s} k={ms['k']:4d} of {m['n_neurons']}, "
-                     f"mean layer {ms['layers']['mean_layer']:.2f}, per layer {ms['layers']['counts']}")
+                     + (f"{speed:.0f} words/s" if speed is not None else f"words/s {NOT_RECORDED}"))
+    try:
+        res = load_results(lay.results.root)
+    except ResultsError as err:
+        lines.append(f"Results ({lay.results.root}): unreadable ({err})")
+        return "\n".join(lines)
+    if res.finetune:
+        lines.append("Fine-tuned variants (results/finetune/): test score vs majority baseline, time")
+        for (m, t), r in sorted(res.finetune.items()):
+            base = f"{r.majority:.3f}" if r.majority is not None else "-"
+            lines.append(f"  {m}-{t:14s} {r.metric} {r.score:.3f} (majority {base}, "
+                         f"{_took(runs.get(('finetune', f'{m}-{t}')))})")
+    if res.layers:
+        lines.append("Layer probes (results/layers/): mean test accuracy per layer over seeds, embeddings first; "
+                     "time")
+        for (m, v, t), r in sorted(res.layers.items()):
+            acc = " ".join(f"{a:.3f}" for a in r.mean)
+            lines.append(f"  {m}/{v:10s} {t:10s} {acc}  ({_took(runs.get(('probe', f'{m}-{v}-{t}')))})")
+    if res.neurons:
+        lines.append("Minimal neuron sets (results/neurons/): size, mean layer, selected neurons per layer; time")
+        for (m, v, t), n in sorted(res.neurons.items()):
+            lines.append(f"  {m}/{v:10s} {t:10s} k={n.k:4d} of {n.n_neurons}, mean layer {n.mean_layer:.2f}, "
+                         f"per layer {n.counts} ({_took(runs.get(('neurons', f'{m}-{v}-{t}')))})")
     return "\n".join(lines)

@@ -1,0 +1,677 @@
+"""Every result file the pipeline writes, as one typed, frozen record each, and the collection loader.
+
+One record per file (paths: :mod:`pipeline.layout`):
+
+- :class:`LayerResult`    ``results/layers/<model>/<variant>/<task>.json``  (probe stage)
+- :class:`NeuronResult`   ``results/neurons/<model>/<variant>/<task>.json`` (neurons stage)
+- :class:`FinetuneResult` ``results/finetune/<model>-<task>.json``          (finetune stage)
+- :class:`ClaimsFile`     ``results/claims.json``, :class:`MetricsFile` ``results/metrics.json`` (report stage)
+- :class:`RunLog`         ``results/runs/<stage>/<name>.json``  run facts: timings and host (untracked)
+
+and :class:`Provenance`, the block every committed record carries (resolved config, seed, versions).
+
+Every record has ``to_json()`` / ``from_json()`` (validating: a :class:`ResultsError` names the file and
+the field), ``read(path)`` / ``write(path)`` (atomic), and a ``schema_version``. Committed records hold only
+what a run on the same inputs reproduces: timings and the host go to the :class:`RunLog`.
+
+The probe stage also stores each test word's correctness so that base-vs-fine-tuned deltas can be
+bootstrapped *paired* from the committed files alone: :meth:`PackedCorrect.encode` packs
+``uint8 [layers, words]`` (how many of the seeds' probes tagged the word right) as base64.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal, TypeVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from pipeline.errors import LingShiftError
+from pipeline.layout import Key, ResultsLayout
+
+SCHEMA_VERSION = 1
+# Facts of the machine, not of the inputs: never part of a committed record (see RunLog).
+HOST_KEYS = frozenset({"platform", "hostname", "cpu", "cpu_count"})
+
+R = TypeVar("R", bound="Record")
+
+
+class ResultsError(LingShiftError):
+    """A result file is missing, unreadable, or not what the pipeline writes."""
+
+
+class _Part(BaseModel):
+    """A block inside a record: frozen, no unknown fields."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Record(_Part):
+    """One result file: ``to_json``/``from_json`` with validation, ``read``/``write`` (atomic)."""
+
+    #: the stage that writes this kind of file (for the hint of a :class:`ResultsError`)
+    STAGE: ClassVar[str] = "the stage that writes it"
+    schema_version: int = SCHEMA_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object written to disk (NaN stays NaN, floats round-trip exactly)."""
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_json(cls: type[R], data: Any, source: Path | str | None = None) -> R:
+        """Validate ``data`` (a parsed JSON object) as this record; ``source`` names it in errors."""
+        where = str(source) if source is not None else f"<{cls.__name__}>"
+        hint = f"Re-run {cls.STAGE} (dvc repro), or restore the file with git checkout."
+        if not isinstance(data, dict):
+            raise ResultsError(f"{where} holds {type(data).__name__}, not a {cls.__name__} object", hint)
+        version = data.get("schema_version")
+        if version != SCHEMA_VERSION:
+            said = "has no schema_version (written before pipeline/records.py)" if version is None \
+                else f"has schema_version {version!r}"
+            raise ResultsError(f"{where} {said}; this code reads {cls.__name__} schema {SCHEMA_VERSION}", hint)
+        try:
+            return cls.model_validate(data)
+        except ValidationError as err:
+            first = err.errors()[0]
+            loc = ".".join(str(x) for x in first["loc"]) or "(top level)"
+            more = f" (and {err.error_count() - 1} more problems)" if err.error_count() > 1 else ""
+            raise ResultsError(f"{where}: field {loc}: {first['msg']}{more}", hint) from None
+
+    @classmethod
+    def read(cls: type[R], path: Path | str) -> R:
+        """Read and validate the record in ``path``."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ResultsError(f"{path} not found", f"Run {cls.STAGE} first (dvc repro).") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ResultsError(f"{path} cannot be read as JSON ({err})",
+                               f"Re-run {cls.STAGE} (dvc repro), or restore it with git checkout.") from None
+        return cls.from_json(data, path)
+
+    def write(self, path: Path | str) -> Path:
+        """Write the record to ``path`` atomically (indented, key-sorted JSON); return the path."""
+        from pipeline.atomic import write_json
+
+        write_json(Path(path), self.to_json())
+        return Path(path)
+
+
+# ---------------------------------------------------------------------------------------- shared blocks
+
+
+class Provenance(_Part):
+    """What produced a committed result: the resolved config section, the global seed, library versions."""
+
+    config: dict[str, Any]
+    seed: int
+    versions: dict[str, str]
+
+    @field_validator("versions")
+    @classmethod
+    def _no_host(cls, v: dict[str, str]) -> dict[str, str]:
+        host = sorted(set(v) & HOST_KEYS)
+        if host:
+            raise ValueError(f"{host} are host facts: they belong in the run log, not in a committed result")
+        return v
+
+    @classmethod
+    def collect(cls, config: dict[str, Any], seed: int) -> Provenance:
+        """This process's provenance for ``config`` (a params section, JSON-dumped) and ``seed``."""
+        from pipeline.provenance import library_versions
+
+        return cls(config=config, seed=seed, versions=library_versions())
+
+
+class SplitScores(_Part):
+    """Accuracy on the dev and the test split."""
+
+    dev: float
+    test: float
+
+
+# ---------------------------------------------------------------------------------------- probe stage
+
+
+class PackedCorrect(_Part):
+    """Per-word test correctness, seed counts ``uint8 [layers, words]`` as base64 (C order)."""
+
+    encoding: str
+    n_seeds: int
+    shape: tuple[int, int]
+    data: str
+
+    @classmethod
+    def encode(cls, correct: np.ndarray) -> PackedCorrect:
+        """Pack per-seed correctness ``bool [seeds, layers, words]`` as seed counts ``uint8 [layers, words]``."""
+        c = np.asarray(correct, dtype=bool)
+        if c.ndim != 3:
+            raise ValueError(f"correct must be [seeds, layers, words], got shape {c.shape}")
+        if c.shape[0] > 255:
+            raise ValueError("at most 255 seeds fit the uint8 encoding")
+        counts = c.sum(0).astype(np.uint8)
+        return cls(encoding="base64 of uint8 [layers, words], C order: how many seeds' probes tagged the test word "
+                            "correctly",
+                   n_seeds=int(c.shape[0]), shape=(int(counts.shape[0]), int(counts.shape[1])),
+                   data=base64.b64encode(counts.tobytes()).decode("ascii"))
+
+    def decode(self) -> np.ndarray:
+        """Seed-averaged correctness ``float64 [layers, words]`` in [0, 1]."""
+        try:
+            raw = np.frombuffer(base64.b64decode(self.data, validate=True), dtype=np.uint8)
+            return raw.reshape(self.shape).astype(np.float64) / float(self.n_seeds)
+        except (TypeError, ValueError, ZeroDivisionError) as err:
+            raise ResultsError(f"test correctness is not in the pipeline's encoding ({err})",
+                               "Re-run the probe stage: dvc repro probe") from None
+
+
+def words_digest(words: Sequence[str], labels: Sequence[str]) -> str:
+    """sha256 over the test words and their gold labels: two results with the same digest were scored on
+    the same words, so their per-word correctness can be paired."""
+    h = hashlib.sha256()
+    for w, t in zip(words, labels, strict=True):
+        h.update(f"{w}\t{t}\n".encode())
+    return h.hexdigest()
+
+
+class Bootstrap(_Part):
+    """Percentile bootstrap over test words of the seed-averaged accuracy, per layer."""
+
+    accuracy: tuple[float, ...]
+    ci_low: tuple[float, ...]
+    ci_high: tuple[float, ...]
+    n_words: int
+    n_boot: int
+    alpha: float
+    seed: int
+
+
+class SeedAccuracy(_Part):
+    """Test accuracy per layer over the probe seeds (``per_seed``: float ``[seeds, layers]``)."""
+
+    layers: tuple[int, ...]
+    label_names: tuple[str, ...]
+    seeds: tuple[int, ...]
+    per_seed: tuple[tuple[float, ...], ...]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    bootstrap: Bootstrap
+
+
+class Evaluation(_Part):
+    """A probe's accuracy per layer on one split."""
+
+    layers: tuple[int, ...]
+    accuracy: tuple[float, ...]
+    n_words: int
+    n_unseen_label_words: int
+    unseen_labels: tuple[str, ...]
+    label_names: tuple[str, ...]
+
+
+class FitHistory(_Part):
+    """What happened during training (``[epochs][layers]`` curves; 1-based best epoch per layer).
+
+    No timing: that is a run fact (:class:`RunLog`)."""
+
+    dev_accuracy: tuple[tuple[float, ...], ...]
+    train_loss: tuple[tuple[float, ...], ...]
+    best_epoch: tuple[int, ...]
+    resident: bool
+    n_train: int
+
+
+class ProbeRun(_Part):
+    """One trained set of layer probes (seed ``seeds[0]``): settings, dev/test scores, training history."""
+
+    params: dict[str, Any]
+    label_names: tuple[str, ...]
+    train_label_names: tuple[str, ...]
+    dev: Evaluation
+    test: Evaluation
+    history: FitHistory
+    standardized: bool
+
+
+class ControlSpec(_Part):
+    """The control task (Hewitt & Liang): a random label per word type, drawn from ``distribution``."""
+
+    seed: int
+    lowercase: bool
+    n_types: int
+    distribution: tuple[float, ...]
+
+
+class ControlResult(_Part):
+    """Control-task probes: selectivity = task - control accuracy per layer."""
+
+    layers: tuple[int, ...]
+    task_accuracy: tuple[float, ...]
+    control_accuracy: tuple[float, ...]
+    selectivity: tuple[float, ...]
+    control: ControlSpec
+    label_names: tuple[str, ...]
+    params: dict[str, Any]
+
+
+class MajorityTag(_Part):
+    """Always predicting the most frequent training label."""
+
+    label: str
+    test_accuracy: float
+
+
+class StoreSummary(_Part):
+    """The activation store a result was computed from."""
+
+    n_words: int
+    n_layers: int
+    dim: int
+    aggregation: str
+    splits: dict[str, tuple[int, int]]
+
+
+class LayerResult(Record):
+    """One probe-stage result: a model variant's per-layer test accuracy on one probing task."""
+
+    STAGE: ClassVar[str] = "the probe stage"
+    model: str
+    variant: str
+    task: str
+    layers: tuple[int, ...]
+    test_accuracy: SeedAccuracy
+    dev_accuracy: tuple[float, ...]
+    seed0: ProbeRun
+    control: ControlResult | None
+    n_test_words: int
+    majority_baseline: MajorityTag
+    test_correct: PackedCorrect
+    test_words_sha256: str
+    store: StoreSummary
+    provenance: Provenance
+
+    @property
+    def key(self) -> Key:
+        return (self.model, self.variant, self.task)
+
+    @property
+    def mean(self) -> np.ndarray:
+        """Test accuracy, mean over seeds ``float [layers]``."""
+        return np.asarray(self.test_accuracy.mean, dtype=np.float64)
+
+    @property
+    def std(self) -> np.ndarray:
+        """Sample std over seeds ``float [layers]``."""
+        return np.asarray(self.test_accuracy.std, dtype=np.float64)
+
+    @property
+    def ci_low(self) -> np.ndarray:
+        """Bootstrap 95% interval of the seed-averaged accuracy, low end ``float [layers]``."""
+        return np.asarray(self.test_accuracy.bootstrap.ci_low, dtype=np.float64)
+
+    @property
+    def ci_high(self) -> np.ndarray:
+        return np.asarray(self.test_accuracy.bootstrap.ci_high, dtype=np.float64)
+
+    @property
+    def selectivity(self) -> np.ndarray | None:
+        """Task - control accuracy (seed 0) ``float [layers]``, None without the control task."""
+        return None if self.control is None else np.asarray(self.control.selectivity, dtype=np.float64)
+
+    @property
+    def majority(self) -> float:
+        """Test accuracy of always predicting the most frequent training label."""
+        return self.majority_baseline.test_accuracy
+
+    def correct(self) -> np.ndarray:
+        """Seed-averaged test correctness ``float [layers, words]``."""
+        return self.test_correct.decode()
+
+
+# ---------------------------------------------------------------------------------------- neurons stage
+
+
+class LayerSpread(_Part):
+    """How a neuron set spreads over layers: count and share per layer, mean layer index."""
+
+    counts: tuple[int, ...]
+    fractions: tuple[float, ...]
+    mean_layer: float
+
+
+class NeuronSet(_Part):
+    """A set of neurons (flat ids ``layer * dim + unit``), the accuracy of a probe on them, their spread."""
+
+    neurons: tuple[int, ...]
+    accuracy: SplitScores
+    layers: LayerSpread
+
+
+class MinimalSet(NeuronSet):
+    """The smallest top-k of the ranking whose dev accuracy reaches the target (``evaluated``: k -> dev acc)."""
+
+    k: int
+    reached: bool
+    evaluated: dict[str, float]
+
+
+class NeuronBaselines(_Part):
+    """Sets of the minimal set's size: random, and the bottom of the ranking."""
+
+    random: NeuronSet
+    bottom: NeuronSet
+
+
+class Ablation(_Part):
+    """The oracle probe with the selected (or as many random) neurons zeroed."""
+
+    zero_selected: SplitScores
+    zero_random: SplitScores
+
+
+class NeuronResult(Record):
+    """One neurons-stage result: LCA ranking and the minimal neuron set of a model variant on one task."""
+
+    STAGE: ClassVar[str] = "the neurons stage"
+    model: str
+    variant: str
+    task: str
+    n_neurons: int
+    n_layers: int
+    dim: int
+    label_names: tuple[str, ...]
+    all_label_names: tuple[str, ...]
+    params: dict[str, Any]
+    oracle: SplitScores
+    target_dev: float
+    ordering: tuple[int, ...]
+    cutoffs: tuple[int, ...]
+    minimal_set: MinimalSet
+    baselines: NeuronBaselines
+    ablation: Ablation
+    provenance: Provenance
+
+    @property
+    def key(self) -> Key:
+        return (self.model, self.variant, self.task)
+
+    @property
+    def k(self) -> int:
+        return self.minimal_set.k
+
+    @property
+    def neurons(self) -> np.ndarray:
+        """The minimal set ``int [k]``: flat neuron ids in ranking order."""
+        return np.asarray(self.minimal_set.neurons, dtype=np.int64)
+
+    @property
+    def counts(self) -> list[int]:
+        """Minimal-set neurons per layer."""
+        return list(self.minimal_set.layers.counts)
+
+    @property
+    def mean_layer(self) -> float:
+        return self.minimal_set.layers.mean_layer
+
+    @property
+    def oracle_test(self) -> float:
+        return self.oracle.test
+
+    @property
+    def neuron_layers(self) -> np.ndarray:
+        """Layer index of each selected neuron ``int [k]``."""
+        return self.neurons // self.dim
+
+    @property
+    def ranking(self) -> np.ndarray:
+        """Every neuron, most salient first ``int [n_neurons]``."""
+        return np.asarray(self.ordering, dtype=np.int64)
+
+
+# ---------------------------------------------------------------------------------------- finetune stage
+
+
+class MajorityScores(_Part):
+    """The task's metrics of always predicting train's most frequent label."""
+
+    label: str
+    scores: dict[str, float]
+
+
+class FinetuneResult(Record):
+    """One fine-tuning result: the variant's scores on its sentence task (``scores``: split -> metric -> value)."""
+
+    STAGE: ClassVar[str] = "the finetune stage"
+    model: str
+    task: str
+    kind: str
+    base: str
+    main_metric: str
+    scores: dict[str, dict[str, float]]
+    majority_baseline: dict[str, MajorityScores] | None
+    examples: dict[str, int]
+    steps: int
+    epochs_run: float
+    train_loss: float
+    best_dev_step: int | None
+    dev_curve: tuple[dict[str, float], ...]
+    provenance: Provenance
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.model, self.task)
+
+    @property
+    def metric(self) -> str:
+        return self.main_metric
+
+    @property
+    def test_split(self) -> str:
+        """``test``, or the first of several test splits (MNLI: ``test_matched``)."""
+        tests = sorted(s for s in self.scores if s.startswith("test"))
+        if not tests:
+            raise ResultsError(f"fine-tuning result {self.model}-{self.task} has no test scores",
+                               "Re-run: dvc repro finetune")
+        return "test" if "test" in tests else tests[0]
+
+    @property
+    def score(self) -> float:
+        """The main metric on the test split."""
+        return self.scores[self.test_split][self.main_metric]
+
+    @property
+    def majority(self) -> float | None:
+        """The majority baseline's main metric on the test split (None for regression tasks)."""
+        if self.majority_baseline is None:
+            return None
+        return self.majority_baseline[self.test_split].scores[self.main_metric]
+
+
+# ---------------------------------------------------------------------------------------- report stage
+
+
+class ClaimVerdict(_Part):
+    """One claim's outcome: the claim, its status, the reason, and the numbers per unit."""
+
+    id: str
+    title: str
+    statement: str
+    operationalisation: str
+    thresholds: dict[str, float]
+    unit: str
+    needs: str
+    status: Literal["PASS", "FAIL", "NOT APPLICABLE"]
+    reason: str
+    n_units: int
+    n_hold: int
+    n_hold_confidently: int
+    units: tuple[dict[str, Any], ...]
+
+
+class ClaimsFile(Record):
+    """``results/claims.json``: every claim's verdict under one profile."""
+
+    STAGE: ClassVar[str] = "the report stage"
+    profile: str
+    claims_defined: tuple[str, ...]
+    n_boot: int
+    claims: tuple[ClaimVerdict, ...]
+    provenance: Provenance
+
+    def status(self) -> dict[str, str]:
+        """``{claim id: status}``."""
+        return {c.id: c.status for c in self.claims}
+
+
+class VariantMetrics(_Part):
+    """Flat numbers of one model x variant x task for ``dvc metrics show``."""
+
+    best_layer_accuracy: float
+    best_layer: int
+    last_layer_accuracy: float
+    minimal_set_k: int | None = None
+    minimal_set_mean_layer: float | None = None
+
+
+class MetricsFile(Record):
+    """``results/metrics.json``: claims (1 pass / 0 fail / null n.a.) and per model/variant/task summaries."""
+
+    STAGE: ClassVar[str] = "the report stage"
+    claims: dict[str, int | None]
+    results: dict[str, dict[str, dict[str, VariantMetrics]]]
+
+
+# ---------------------------------------------------------------------------------------- run log
+
+
+class RunLog(Record):
+    """The run facts of one stage invocation (untracked): when, how long, on what machine.
+
+    ``timings`` are seconds (``stage``: the whole invocation) or rates (``words_per_second``); ``facts``
+    other host-dependent details (device name, torch threads)."""
+
+    STAGE: ClassVar[str] = "the stage"
+    stage: str
+    name: str
+    finished_at: str
+    timings: dict[str, float]
+    facts: dict[str, str | int | float | bool | None] = {}
+    host: dict[str, str | int | float | None]
+
+    @classmethod
+    def now(cls, stage: str, name: str, timings: dict[str, float], **facts: str | int | float | bool | None) -> RunLog:
+        """A run log of this process, finished now."""
+        import datetime
+
+        from pipeline.provenance import host_facts
+
+        now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+        return cls(stage=stage, name=name, finished_at=now,
+                   timings={k: round(float(v), 3) for k, v in timings.items()}, facts=facts, host=host_facts())
+
+    @property
+    def seconds(self) -> float | None:
+        """Wall seconds of the whole invocation."""
+        return self.timings.get("stage")
+
+
+def read_run_log(path: Path) -> RunLog | None:
+    """The run log in ``path``, or None when it is absent or unreadable (run facts are optional)."""
+    try:
+        return RunLog.read(path)
+    except ResultsError:
+        return None
+
+
+# ---------------------------------------------------------------------------------------- the collection
+
+
+@dataclass
+class Results:
+    """Every result file under one ``results/`` folder, keyed by (model, variant, task)."""
+
+    root: Path
+    layers: dict[Key, LayerResult] = field(default_factory=dict)
+    neurons: dict[Key, NeuronResult] = field(default_factory=dict)
+    finetune: dict[tuple[str, str], FinetuneResult] = field(default_factory=dict)
+
+    @property
+    def models(self) -> list[str]:
+        return sorted({k[0] for k in self.layers} | {k[0] for k in self.neurons})
+
+    def variants(self, model: str) -> list[str]:
+        """``base`` first, then the fine-tuned variants in sorted order."""
+        vs = {k[1] for k in self.layers if k[0] == model} | {k[1] for k in self.neurons if k[0] == model}
+        return sorted(vs, key=lambda v: (v != "base", v))
+
+    def tasks(self, model: str | None = None) -> list[str]:
+        return sorted({k[2] for k in self.layers if model is None or k[0] == model})
+
+
+def _check_key(path: Path, key: tuple[str, ...], got: tuple[str, ...], what: str) -> None:
+    if key != got:
+        raise ResultsError(f"{path} holds the {what} of {'/'.join(got)}, not of {'/'.join(key)} as its path says",
+                           "Re-run its stage, or restore the file with git checkout.")
+
+
+def load_results(root: Path | str, models: Sequence[str] | None = None, variants: Sequence[str] | None = None,
+                 tasks: Sequence[str] | None = None, sentence_tasks: Sequence[str] | None = None) -> Results:
+    """Read every result file under ``root`` (``results/``), optionally only the listed names (a profile's).
+
+    Files of other models/variants/tasks (left over from another profile) are skipped when lists are given.
+    """
+    lay = ResultsLayout(Path(root))
+
+    def keep(m: str, v: str, t: str) -> bool:
+        return ((models is None or m in models) and (variants is None or v in variants)
+                and (tasks is None or t in tasks))
+
+    res = Results(root=lay.root)
+    for key, f in lay.layer_files():
+        if keep(*key):
+            r = LayerResult.read(f)
+            _check_key(f, key, r.key, "probe result")
+            res.layers[key] = r
+    for key, f in lay.neuron_files():
+        if keep(*key):
+            n = NeuronResult.read(f)
+            _check_key(f, key, n.key, "neurons result")
+            res.neurons[key] = n
+    for f in lay.finetune_files():
+        ft = FinetuneResult.read(f)
+        _check_key(f, (f.stem,), (f"{ft.model}-{ft.task}",), "fine-tuning result")
+        if (models is None or ft.model in models) and (sentence_tasks is None or ft.task in sentence_tasks):
+            res.finetune[ft.key] = ft
+    return res
+
+
+def read_claims(root: Path | str) -> ClaimsFile | None:
+    """``results/claims.json`` under ``root``, or None when the report stage has not run yet."""
+    path = ResultsLayout(Path(root)).claims
+    return ClaimsFile.read(path) if path.is_file() else None
+
+
+def read_run_logs(root: Path | str, stage: str | None = None) -> dict[tuple[str, str], RunLog]:
+    """Every readable run log under ``root`` (``results/``), keyed by (stage, name)."""
+    out = {}
+    for f in ResultsLayout(Path(root)).run_logs(stage):
+        log = read_run_log(f)
+        if log is not None:
+            out[(log.stage, log.name)] = log
+    return out
+
+
+__all__ = [
+    "SCHEMA_VERSION", "ResultsError", "Record", "Provenance", "SplitScores", "PackedCorrect", "words_digest",
+    "Bootstrap", "SeedAccuracy", "Evaluation", "FitHistory", "ProbeRun", "ControlSpec", "ControlResult",
+    "MajorityTag", "StoreSummary", "LayerResult", "LayerSpread", "NeuronSet", "MinimalSet", "NeuronBaselines",
+    "Ablation", "NeuronResult", "MajorityScores", "FinetuneResult", "ClaimVerdict", "ClaimsFile", "VariantMetrics",
+    "MetricsFile", "RunLog", "read_run_log", "read_run_logs", "Results", "load_results", "read_claims",
+]
