@@ -48,10 +48,14 @@ def _torch_threads() -> int:
 
 @pytest.fixture(scope="module")
 def client():  # noqa: ANN201
+    from pipeline.config import load_params
+    from pipeline.layout import Layout
+
+    lay = Layout.of(load_params(REPO / "params.yaml")[0], REPO)
     missing = [str(p.relative_to(REPO)) for v in VARIANTS
-               for p in (REPO / "models" / "minilm" / v / "model.safetensors",
-                         REPO / "results" / "probes" / "minilm" / v / TASK / "probe.json",
-                         REPO / "results" / "neurons" / "minilm" / v / f"{TASK}.json") if not p.is_file()]
+               for p in (lay.model_dir("minilm", v) / "model.safetensors",
+                         lay.results.probe_dir("minilm", v, TASK) / "probe.json",
+                         lay.results.neurons("minilm", v, TASK)) if not p.is_file()]
     if missing:
         pytest.skip(f"needs the fine-tuned MiniLM weights and trained probes of this checkout; missing: "
                     f"{', '.join(missing)} (run: make repro)")

@@ -70,14 +70,6 @@ def get_model(name: str) -> ModelSpec:
         raise ModelError(f"unknown model {name!r}; valid names: {', '.join(MODELS)}") from None
 
 
-def variant_dir(models_root: Path, model: str, variant: str) -> Path:
-    """``<models_root>/<model>/<variant>`` (``base`` = the pre-trained weights)."""
-    get_model(model)
-    if not variant or "/" in variant or variant.startswith("."):
-        raise ModelError(f"invalid variant name {variant!r}")
-    return Path(models_root) / model / variant
-
-
 def materialise(name: str, dest: Path, cache: Path | None = None) -> Path:
     """Put model ``name``'s files (safetensors + tokenizer + config) into ``dest``."""
     spec = get_model(name)
