@@ -247,7 +247,7 @@ def iter_activations(
             inputs = {k: v.to(dev) for k, v in _model_inputs(enc, model).items() if k in model_inputs}
             with torch.inference_mode(), torch.autocast(device_type=dev.type, enabled=use_autocast):
                 hidden = model(**inputs).hidden_states
-            acts = _aggregate(hidden, bsel, tsel, seg, len(rows), aggregation)
+            acts = aggregate_words(hidden, bsel, tsel, seg, len(rows), aggregation)
             yield rows, acts
             bar.update(len(rows))
     finally:
@@ -310,7 +310,7 @@ def _alignment(enc: Any, batch: Sequence[Window], offsets: np.ndarray,
             np.asarray(seg, dtype=np.int64))
 
 
-def _aggregate(hidden: Sequence[torch.Tensor], bsel: np.ndarray, tsel: np.ndarray, seg: np.ndarray,
+def aggregate_words(hidden: Sequence[torch.Tensor], bsel: np.ndarray, tsel: np.ndarray, seg: np.ndarray,
                n: int, aggregation: str, on_device: bool | None = None) -> np.ndarray:
     """Word vectors, float16 ``[layers, n, dim]``, from hidden states (``layers`` x ``[batch, tokens, dim]``).
 

@@ -754,7 +754,7 @@ def test_plan_windows_randomized() -> None:
 @pytest.mark.parametrize("aggregation", AGGS)
 def test_accelerator_gather_equals_cpu_gather(aggregation: str) -> None:
     """The torch gather used on CUDA gives what the NumPy gather used on the CPU gives."""
-    from pipeline.extract import _aggregate
+    from pipeline.extract import aggregate_words
 
     g = torch.Generator().manual_seed(0)
     hidden = [torch.randn(3, 7, 5, generator=g) for _ in range(4)]
@@ -762,8 +762,8 @@ def test_accelerator_gather_equals_cpu_gather(aggregation: str) -> None:
     tsel = np.array([1, 2, 3, 0, 6, 2, 3, 4, 5])
     seg = np.array([0, 0, 1, 2, 3, 4, 4, 4, 5]) if aggregation == "mean" else np.arange(9)
     n = int(seg.max()) + 1
-    cpu = _aggregate(hidden, bsel, tsel, seg, n, aggregation, on_device=False)
-    dev = _aggregate(hidden, bsel, tsel, seg, n, aggregation, on_device=True)
+    cpu = aggregate_words(hidden, bsel, tsel, seg, n, aggregation, on_device=False)
+    dev = aggregate_words(hidden, bsel, tsel, seg, n, aggregation, on_device=True)
     assert cpu.shape == dev.shape == (4, n, 5) and cpu.dtype == dev.dtype == np.float16
     np.testing.assert_allclose(cpu.astype(np.float32), dev.astype(np.float32), rtol=1e-3, atol=1e-3)
     if aggregation == "mean":  # word 4 is the mean of tokens (2, 2..4)
