@@ -38,8 +38,8 @@ EXEMPT: dict[str, str] = {
     "pipeline": "package marker: a docstring and __version__ (stamped as provenance, not used in a result)",
     "pipeline.errors": "the error types (message + hint); raising one stops a stage, it computes nothing",
     "pipeline.atomic": "writes a finished file or folder atomically; the bytes are the caller's",
-    "pipeline.provenance": "library versions and the platform string stamped next to results",
-    "pipeline.config": "validation of params.yaml; the values themselves are tracked as DVC params",
+    "pipeline.provenance": "library versions stamped next to results, host facts for the untracked run logs",
+    "pipeline.config": "typed params and their validation; the values themselves are tracked as DVC params",
     "pipeline.stages": "the stages namespace: a docstring, no code (cli imports each stage module itself)",
 }
 # The process entry of every stage (``python -m pipeline STAGE``): it parses the command line and calls
