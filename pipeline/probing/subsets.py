@@ -95,16 +95,18 @@ def neuron_std(X: Any, memory_budget_mb: float = 512.0) -> np.ndarray:
     ``float [layers * dim]`` (float64 sums, streamed in row chunks)."""
     X = check_X(X)
     n, L, D = X.shape
-    rows = max(1, int(memory_budget_mb * 2**20 // (8 * L * D)))
-    s1 = np.zeros(L * D)
-    s2 = np.zeros(L * D)
-    shift = X[0].reshape(-1).astype(np.float64)
-    for sl in row_chunks(n, rows):
-        d = X[sl].reshape(-1, L * D).astype(np.float64) - shift
-        s1 += d.sum(0)
-        s2 += (d * d).sum(0)
-    m = s1 / n
-    return np.sqrt(np.clip(s2 / n - m * m, 0.0, None))
+    rows = max(1, int(memory_budget_mb * 2**20 // (16 * D)))
+    out = np.empty((L, D))
+    for layer in range(L):  # one layer at a time: contiguous reads of the layer-major store
+        s1, s2 = np.zeros(D), np.zeros(D)
+        shift = X[0, layer].astype(np.float64)
+        for sl in row_chunks(n, rows):
+            d = X[sl, layer].astype(np.float64) - shift
+            s1 += d.sum(0)
+            s2 += (d * d).sum(0)
+        m = s1 / n
+        out[layer] = np.sqrt(np.clip(s2 / n - m * m, 0.0, None))
+    return out.reshape(L * D)
 
 
 def raw_ranking(weights: Any, search_stride: int = 100) -> np.ndarray:
