@@ -8,7 +8,9 @@ A view turns rows of ``X`` into the probe's input, float32 ``[probe_layers, rows
   ``i`` is dimension ``i % dim`` of layer ``i // dim``), the "oracle" of the neuron analysis, or over a
   subset of those neurons (``Concat(neurons=ids)``);
 - :class:`Ablated`: another view with some neurons' raw activations set to 0 (an input transform, as
-  NeuroX's ``zero_out_activations_remove_neurons``).
+  NeuroX's ``zero_out_activations_remove_neurons``);
+- :class:`Subsets`: many probes at once, probe ``s`` reading the neuron subset ``sets[s]`` of the all-layer
+  concatenation (random k-sets of the salience gate), batched as the solver batches layers.
 
 The caller builds the view and hands it to the solver (training) or the fitted probe (prediction).
 """
@@ -199,6 +201,58 @@ class Ablated(View):
         return {"layout": "ablated", "base": self.base.to_json(), "neurons": self.neurons.tolist()}
 
 
+@dataclass(frozen=True, eq=False)
+class Subsets(View):
+    """Many probes over the all-layer concatenation, probe ``s`` reading neurons ``sets[s]``: ``[n_sets, n, k]``.
+
+    ``sets: int [n_sets, k]`` (equal k; ids over the concatenation, neuron ``i`` is dimension ``i % dim`` of
+    layer ``i // dim``). Rows are gathered once per chunk; :meth:`View.chunk_rows` keeps the float32 chunk
+    (``n_sets * rows * k * 4`` bytes) within the solver's memory budget. Probe ``s`` is trained exactly as a
+    :class:`Concat` probe on ``sets[s]`` would be (the probes of a batch never interact).
+    """
+
+    sets: Sequence[Sequence[int]] | np.ndarray
+
+    def __post_init__(self) -> None:
+        sets = np.asarray(self.sets, dtype=np.int64)
+        if sets.ndim != 2 or sets.shape[0] == 0 or sets.shape[1] == 0:
+            raise ProbeInputError(f"sets has shape {sets.shape}; expected a non-empty int [n_sets, k] "
+                                  "(every subset of the same size k).")
+        object.__setattr__(self, "sets", sets)
+
+    def shape(self, n_layers: int, dim: int) -> tuple[int, int]:
+        n_all = n_layers * dim
+        if self.sets.min() < 0 or self.sets.max() >= n_all:
+            raise ProbeInputError(f"sets hold ids outside 0..{n_all - 1} (layers * dim = {n_layers} * {dim}).")
+        return int(self.sets.shape[0]), int(self.sets.shape[1])
+
+    def layer_ids(self, n_layers: int) -> list[Any]:
+        return list(range(self.sets.shape[0]))
+
+    def read_layers(self, n_layers: int) -> int:
+        return n_layers
+
+    def chunk_rows(self, n_layers: int, dim: int, n: int, memory_budget_mb: float) -> int:
+        """Rows per chunk so that the gathered float32 chunk, the float32 row copy it is gathered from and
+        the float16 reads fit the budget."""
+        n_sets, k = self.shape(n_layers, dim)
+        row_bytes = 4 * n_sets * k + 8 * n_layers * dim
+        return max(1, min(n, int(memory_budget_mb * 2**20 // row_bytes)))
+
+    def chunk(self, X: np.ndarray, rows: slice | np.ndarray, perm: torch.Tensor | None = None) -> torch.Tensor:
+        t = _rows_layer_major(X, rows, None, perm)
+        n = t.shape[1]
+        flat = t.permute(1, 0, 2).reshape(n, t.shape[0] * t.shape[2]).to(torch.float32)  # [n, layers * dim]
+        idx = torch.from_numpy(self.sets)
+        out = torch.empty(self.sets.shape[0], n, self.sets.shape[1], dtype=torch.float32)
+        for s in range(self.sets.shape[0]):
+            torch.index_select(flat, 1, idx[s], out=out[s])
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {"layout": "subsets", "layers": None, "neurons": self.sets.tolist()}
+
+
 def view_from_json(d: dict[str, Any]) -> View:
     """The view described by :meth:`View.to_json`."""
     layout = d.get("layout")
@@ -208,4 +262,6 @@ def view_from_json(d: dict[str, Any]) -> View:
         return Concat(d.get("neurons"))
     if layout == "ablated":
         return Ablated(view_from_json(d["base"]), d["neurons"])
-    raise ProbeInputError(f"unknown view layout {layout!r}; expected 'layers', 'concat' or 'ablated'.")
+    if layout == "subsets":
+        return Subsets(d["neurons"])
+    raise ProbeInputError(f"unknown view layout {layout!r}; expected 'layers', 'concat', 'ablated' or 'subsets'.")
