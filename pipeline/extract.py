@@ -27,9 +27,12 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from pipeline.config import ExtractParams
 from pipeline.errors import LingShiftError
 from pipeline.store import ActivationWriter
 
+#: The extraction settings' one source of defaults (``extract:`` in params.yaml).
+_DEFAULTS = ExtractParams()
 log = logging.getLogger(__name__)
 
 Aggregation = Literal["first", "last", "mean"]
@@ -183,8 +186,8 @@ def iter_activations(
     model: Any,
     sentences: Sequence[Sequence[str]],
     *,
-    aggregation: Aggregation = "last",
-    batch_size: int = 32,
+    aggregation: Aggregation = _DEFAULTS.aggregation,
+    batch_size: int = _DEFAULTS.batch_size,
     max_length: int | None = None,
     context: int | None = None,
     device: str | None = None,

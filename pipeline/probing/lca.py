@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.config import NeuronParams
 from pipeline.probing.inputs import ProbeInputError
 from pipeline.probing.linear import LinearProbe
 from pipeline.probing.solver import SolverConfig, fit
@@ -85,7 +86,7 @@ def top_neurons(weights: Any, percentage: float,
     return _union_in_set_order(orders, counts[0]), per_class
 
 
-def neuron_ordering(weights: Any, search_stride: int = 100) -> tuple[np.ndarray, list[int]]:
+def neuron_ordering(weights: Any, search_stride: int = NeuronParams().search_stride) -> tuple[np.ndarray, list[int]]:
     """NeuroX ``get_neuron_ordering``: global ordering from sweeping the weight-mass share.
 
     weights: float ``[neurons, classes]`` (classes in ``class_to_idx`` order). Top neurons are
@@ -164,8 +165,8 @@ def oracle_probe(X: Any, y: Any, X_dev: Any = None, y_dev: Any = None, *, neuron
 def lca(
     X: Any, y: Any, X_dev: Any, y_dev: Any, X_test: Any, y_test: Any, *,
     label_names: Sequence[str] | None = None,
-    ratio: float = 0.99,
-    search_stride: int = 100,
+    ratio: float = NeuronParams().ratio,
+    search_stride: int = NeuronParams().search_stride,
     candidates: Sequence[int] | None = None,
     seed: int = 0,
     config: SolverConfig | None = None,

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from pipeline.config import ProbeParams
 from pipeline.probing.inputs import ProbeInputError, check_finite, check_X, check_y, row_chunks
 from pipeline.probing.linear import LinearProbe, class_names, encode_labels, torch_device
 from pipeline.probing.views import PerLayer, View
@@ -44,6 +45,10 @@ log = logging.getLogger(__name__)
 
 
 # ----------------------------------------------------------------------------------- settings
+#: The probe settings' one source of defaults (``probe:`` in params.yaml).
+_DEFAULTS = ProbeParams()
+
+
 @dataclass(frozen=True)
 class SolverConfig:
     """How to train: elastic-net lambdas, Adam with ``lr`` over ``epochs`` of ``batch_size`` rows, ``seed``.
@@ -54,11 +59,11 @@ class SolverConfig:
     ``device``: where to train (``None``: CUDA when available); ``progress``: a tqdm bar.
     """
 
-    l1: float = 1e-5
-    l2: float = 1e-5
-    epochs: int = 10
-    batch_size: int = 256
-    lr: float = 1e-2
+    l1: float = _DEFAULTS.l1
+    l2: float = _DEFAULTS.l2
+    epochs: int = _DEFAULTS.epochs
+    batch_size: int = _DEFAULTS.batch_size
+    lr: float = _DEFAULTS.lr
     seed: int = 0
     standardize: bool = False
     lr_schedule: str = "cosine"
