@@ -29,7 +29,8 @@ def _start_extract(project: Path) -> subprocess.Popen[bytes]:
 def _wait_for_temp(parent: Path, proc: subprocess.Popen[bytes], timeout: float = 120) -> Path:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        temps = list(parent.glob(".pos-wsj.*.tmp")) if parent.is_dir() else []
+        # the writer names its temporary with its pid: a leftover of an earlier (killed) run does not count
+        temps = list(parent.glob(f".pos-wsj.{proc.pid}.*.tmp")) if parent.is_dir() else []
         if temps:
             return temps[0]
         if proc.poll() is not None:
