@@ -154,7 +154,7 @@ def render(params: Params, res: Results, claims: ClaimsFile, spec: Spec, plots: 
     L += [f"- {d}" for d in WHY.get(prof, []) + WHY["both"]]
     if deviations:
         L += ["", "Settings that differ from the paper profile (`profiles/paper.yaml`), generated from the params:", ""]
-        L += [f"- `{d.key}`: {_show(d.ours)} (paper: {_show(d.paper)})" for d in deviations]
+        L += [f"- {d}" for d in deviations]
     L += ["", "## Provenance", ""]
     v = claims.provenance.versions
     L += [f"- Seed {params.seed}; probe seeds {params.probe.seeds}; {params.probe.n_boot} bootstrap replicates.",
@@ -286,12 +286,6 @@ def run_times(params: Params, root: Path) -> list[str]:
         when = f"{log_.seconds:.1f} s ({log_.finished_at})" if log_ and log_.seconds is not None else "not recorded"
         lines.append(f"{stage:9s} {name:30s} {when}")
     return lines
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, list):
-        return "[" + ", ".join(_show(v) for v in value) + "]"
-    return "null" if value is None else str(value)
 
 
 def proxy_of(params: Params, paper: Params, deviations: list[Deviation]) -> tuple[bool, str | None]:

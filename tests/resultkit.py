@@ -9,12 +9,14 @@ import numpy as np
 
 from pipeline.layout import ResultsLayout
 from pipeline.records import (
+    ClaimsFile,
     FinetuneResult,
     LayerResult,
     LexicalBaseline,
     NeuronResult,
     PackedCorrect,
     Provenance,
+    load_results,
     words_digest,
 )
 
@@ -167,6 +169,23 @@ def write_finetune(results: Path, model: str, task: str, test: float) -> None:
 FLAT = [0.90] * 7                                   # 6 transformer layers + embeddings
 DROP_TOP = [0.90, 0.90, 0.90, 0.90, 0.88, 0.85, 0.84]  # lowest third unchanged, top third -5.5 points
 SMALL_DROP = [0.90, 0.90, 0.90, 0.90, 0.90, 0.895, 0.895]
+
+
+def write_claims(results: Path, n_boot: int = 200, profile: str = "offline") -> ClaimsFile:
+    """Evaluate the claims of the repository's claims.yaml on ``results`` and write ``claims.json``."""
+    from pipeline.analysis.claims import Options, evaluate_claims
+    from pipeline.analysis.spec import CLAIM_IDS, load_spec, spec_path
+
+    spec = load_spec(spec_path(Path(__file__).resolve().parents[1]))
+    proxy = profile != "paper"
+    why = "constructed results" if proxy else None
+    cf = ClaimsFile(profile=profile, spec_sha256=spec.sha256, spec_version=spec.spec_version, proxy=proxy,
+                    proxy_reason=why, bootstrap_unit="sentence", claims_defined=CLAIM_IDS, n_boot=n_boot,
+                    claims=tuple(evaluate_claims(load_results(results), spec,
+                                                 Options(n_boot=n_boot, proxy=proxy, proxy_reason=why))),
+                    provenance=PROVENANCE)
+    cf.write(ResultsLayout(results).claims)
+    return cf
 
 
 def offline_like(results: Path) -> None:

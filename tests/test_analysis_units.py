@@ -7,7 +7,7 @@ import pytest
 from pipeline.analysis.units import all_of, claim_verdict, decide_within, group_verdict, resolution, thirds
 from pipeline.stats.verdicts import Verdict
 
-S, C, I, N = Verdict.SUPPORTED, Verdict.CONTRADICTED, Verdict.INCONCLUSIVE, Verdict.NOT_APPLICABLE
+S, C, INC, N = Verdict.SUPPORTED, Verdict.CONTRADICTED, Verdict.INCONCLUSIVE, Verdict.NOT_APPLICABLE
 
 
 def test_thirds() -> None:
@@ -23,16 +23,16 @@ def test_resolution_matches_claims_yaml() -> None:
 
 
 @pytest.mark.parametrize(("ci", "verdict"), [((-0.5, 0.9), S), ((1.0, 2.0), C), ((-3.0, -1.0), C),
-                                             ((0.5, 1.5), I), ((-1.0, 0.0), I)])
+                                             ((0.5, 1.5), INC), ((-1.0, 0.0), INC)])
 def test_decide_within(ci: tuple[float, float], verdict: Verdict) -> None:
     assert decide_within(ci, 1.0) is verdict
 
 
 def test_all_of() -> None:
-    assert all_of([S, S]) is S and all_of([S, I]) is I and all_of([S, C]) is C and all_of([S, N]) is N
+    assert all_of([S, S]) is S and all_of([S, INC]) is INC and all_of([S, C]) is C and all_of([S, N]) is N
 
 
-@pytest.mark.parametrize(("members", "verdict"), [([S, S], S), ([C, C], C), ([S, C], I), ([S, I], I),
+@pytest.mark.parametrize(("members", "verdict"), [([S, S], S), ([C, C], C), ([S, C], INC), ([S, INC], INC),
                                                   ([S, N], S), ([N, N], N)])
 def test_group_verdict(members: list[Verdict], verdict: Verdict) -> None:
     assert group_verdict(members) is verdict
@@ -42,14 +42,14 @@ def test_claim_verdict_counts_groups_not_units() -> None:
     """Two SUPPORTED units in one group and one CONTRADICTED unit alone: 1 of 2 groups each way."""
     out = claim_verdict({"a1": S, "a2": S, "b": C}, {"a1": "A", "a2": "A", "b": "B"})
     assert out.groups == {"A": S, "B": C} and out.members == {"A": ["a1", "a2"], "B": ["b"]}
-    assert out.verdict is I and "disagree" in out.reason
+    assert out.verdict is INC and "disagree" in out.reason
 
 
 @pytest.mark.parametrize(("groups", "verdict", "why"), [
-    ([S, S, I], S, "more than half SUPPORTED"),
-    ([S, S, C], I, "disagree"),
-    ([C, C, I], C, "more than half CONTRADICTED"),
-    ([S, I], I, "do not resolve"),
+    ([S, S, INC], S, "more than half SUPPORTED"),
+    ([S, S, C], INC, "disagree"),
+    ([C, C, INC], C, "more than half CONTRADICTED"),
+    ([S, INC], INC, "do not resolve"),
     ([N, N], N, "no independent unit"),
     ([S, N], S, "1 of 1"),
 ])
