@@ -75,7 +75,9 @@ def index() -> Response:
                    "proxy_reason": c.proxy_reason, "trust": [t for t in c.trust if not t.startswith("proxy")]}
                   for c in snap.claims.claims]
     profile = snap.claims.profile if snap.claims is not None else catalog.params.profile
+    proxy_reason = snap.claims.proxy_reason if snap.claims is not None and snap.claims.proxy else None
     html = render_template("index.html", claims=claims, plot_groups=_plot_groups(catalog), profile=profile,
+                           proxy_reason=proxy_reason,
                            problems=snap.problems)
     resp = Response(html, mimetype="text/html")
     resp.headers["Content-Security-Policy"] = PAGE_CSP

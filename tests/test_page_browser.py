@@ -43,7 +43,7 @@ def test_index_renders_claims_plots_and_form(client) -> None:  # noqa: ANN001
     for verdict in ("INCONCLUSIVE", "NOT_APPLICABLE"):
         assert verdict in html
     assert "PASS" not in html and "FAIL" not in html
-    assert html.count('class="badge-proxy"') == 5 and "a verdict here is not a finding about the paper" in html
+    assert html.count('class="badge-proxy"') == 6 and "a verdict here is not a finding about the paper" in html
     assert '<img src="/plots/layers-minilm.svg"' in html
     for kind in ("layers", "delta", "neurons", "selectivity"):
         assert f"/plots/{kind}-minilm.svg" in html
