@@ -129,13 +129,17 @@ def neurons(q: NeuronQuery) -> Response:
 
 @bp.get("/v1/claims")
 @bp.output(ClaimsOut)
-@bp.doc(summary="The paper's five claims: PASS / FAIL / NOT APPLICABLE with reasons and numbers")
+@bp.doc(summary="The paper's five claims: SUPPORTED / CONTRADICTED / INCONCLUSIVE / NOT_APPLICABLE, the proxy flag, "
+                "reasons, independent units and numbers; spec_sha256 of claims.yaml")
 def claims() -> Response:
     snap = _catalog().snapshot()
     if snap.claims is None:
         raise Problem(503, "no claims yet: results/claims.json is missing (run: dvc repro)", "no-claims",
                       headers={"Retry-After": "60"})
-    return _cached({"profile": snap.claims.profile, "claims": [c.model_dump(mode="json") for c in snap.claims.claims]})
+    cf = snap.claims
+    return _cached({"profile": cf.profile, "spec_sha256": cf.spec_sha256, "spec_version": cf.spec_version,
+                    "proxy": cf.proxy, "proxy_reason": cf.proxy_reason,
+                    "claims": [c.model_dump(mode="json") for c in cf.claims]})
 
 
 @bp.get("/v1/provenance")

@@ -26,7 +26,7 @@ PLOT_CAPTIONS = {
     "neurons": "Minimal-set neurons per layer",
     "selectivity": "Selectivity per layer",
 }
-STATUS_CLASS = {"PASS": "pass", "FAIL": "fail", "NOT APPLICABLE": "na"}
+STATUS_CLASS = {"SUPPORTED": "pass", "CONTRADICTED": "fail", "INCONCLUSIVE": "inconclusive", "NOT_APPLICABLE": "na"}
 
 PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
             "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
@@ -70,11 +70,14 @@ def index() -> Response:
     snap = catalog.snapshot()
     claims = None
     if snap.claims is not None:
-        claims = [{"id": c.id, "title": c.title, "statement": c.statement, "status": c.status,
-                   "status_class": STATUS_CLASS.get(c.status, "na"), "reason": c.reason}
+        claims = [{"id": c.id, "title": c.title, "statement": c.statement, "verdict": c.verdict,
+                   "status_class": STATUS_CLASS.get(c.verdict, "na"), "reason": c.reason, "proxy": c.proxy,
+                   "proxy_reason": c.proxy_reason, "trust": [t for t in c.trust if not t.startswith("proxy")]}
                   for c in snap.claims.claims]
     profile = snap.claims.profile if snap.claims is not None else catalog.params.profile
+    proxy_reason = snap.claims.proxy_reason if snap.claims is not None and snap.claims.proxy else None
     html = render_template("index.html", claims=claims, plot_groups=_plot_groups(catalog), profile=profile,
+                           proxy_reason=proxy_reason,
                            problems=snap.problems)
     resp = Response(html, mimetype="text/html")
     resp.headers["Content-Security-Policy"] = PAGE_CSP

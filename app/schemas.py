@@ -6,7 +6,7 @@ the handlers with the configured values; the schema bounds here are the hard cei
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -147,17 +147,30 @@ class ClaimOut(BaseModel):
     id: str
     title: str
     statement: str
-    operationalisation: str
+    statistic: str
+    threshold: Union[float, str]
     thresholds: dict[str, float]
-    status: Literal["PASS", "FAIL", "NOT APPLICABLE"]
+    side: Union[str, dict[str, str]]
+    unit: str
+    needs: str
+    aggregation: str
+    verdict: Literal["SUPPORTED", "CONTRADICTED", "INCONCLUSIVE", "NOT_APPLICABLE"]
     reason: str
-    n_units: int
-    n_hold: int
+    proxy: bool
+    proxy_reason: Optional[str] = None
+    independent_units: dict[str, dict[str, object]]
+    min_detectable_effect: Optional[float] = None
+    n_finetune_seeds: Optional[int] = None
+    trust: list[str]
     units: list[dict[str, object]]
 
 
 class ClaimsOut(BaseModel):
     profile: Optional[str] = None
+    spec_sha256: Optional[str] = None
+    spec_version: Optional[int] = None
+    proxy: Optional[bool] = None
+    proxy_reason: Optional[str] = None
     claims: list[ClaimOut]
 
 

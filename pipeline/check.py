@@ -1,11 +1,13 @@
 """Regression gate: compare a run's results with a committed baseline, fail when they moved.
 
 ``python -m pipeline check`` reads ``results/`` (probe accuracies per layer, fine-tuned task
-scores, oracle neuron-probe accuracies, and the claims in ``results/claims.json``) and the baseline
-file (default ``baselines/<profile>.json``). A metric fails when it moved by more than its tolerance
+scores, oracle neuron-probe accuracies, and the claims' verdicts in ``results/claims.json``) and the
+baseline file (default ``baselines/<profile>.json``). A metric fails when it moved by more than its tolerance
 (absolute accuracy points) in either direction (``--allow-improvements``: only drops fail); a claim
-fails when it was PASS in the baseline and is not now. Exit 0 = within tolerance, 1 = regression,
-2 = unusable input (missing files, bad baseline). ``--write-baseline`` records the current run.
+fails when it was SUPPORTED in the baseline and is not now. Exit 0 = within tolerance, 1 = regression,
+2 = unusable input (missing files, bad baseline). ``--write-baseline`` records the current run and where it
+was recorded (``recorded_on``: CPU model and library versions), so that float noise on another CPU can be
+told from a regression.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from pipeline.records import Results, load_results, read_claims
 log = logging.getLogger(__name__)
 
 BASELINE_FORMAT = 1
+#: The verdicts a baseline may hold (claims.yaml P1).
+VERDICTS = ("SUPPORTED", "CONTRADICTED", "INCONCLUSIVE", "NOT_APPLICABLE")
 # Default tolerances in accuracy points, per metric family (a baseline file may override them).
 DEFAULT_TOLERANCES: dict[str, float] = {"layer_accuracy": 1.0, "finetune_score": 2.0, "oracle_accuracy": 1.0}
 
@@ -51,16 +55,18 @@ def current_metrics(res: Results) -> dict[str, float]:
 
 
 def current_claims(results_dir: Path) -> dict[str, str]:
-    """``{claim id: status}`` from ``results/claims.json`` (written by the report stage)."""
+    """``{claim id: verdict}`` from ``results/claims.json`` (written by the report stage)."""
     claims = read_claims(results_dir)
     if claims is None:
         raise GateError(f"{ResultsLayout(Path(results_dir)).claims} not found",
                         "Run the report stage first: dvc repro (or python -m pipeline report).")
-    return claims.status()
+    return claims.verdicts()
 
 
 def make_baseline(results_dir: Path, profile: str, tolerances: dict[str, float] | None = None) -> dict[str, Any]:
-    """A baseline record of the results in ``results_dir`` (metrics, claim statuses, tolerances)."""
+    """A baseline record of the results in ``results_dir`` (metrics, claim verdicts, tolerances, recorded_on)."""
+    from pipeline.provenance import cpu_model, library_versions
+
     res = load_results(results_dir)
     metrics = current_metrics(res)
     if not metrics:
@@ -70,7 +76,8 @@ def make_baseline(results_dir: Path, profile: str, tolerances: dict[str, float] 
                     "family (add 'overrides': {metric id: tolerance} for single metrics). Regenerate with "
                     "python -m pipeline check --write-baseline.",
             "tolerances": {**DEFAULT_TOLERANCES, **(tolerances or {})}, "overrides": {},
-            "metrics": metrics, "claims": current_claims(results_dir)}
+            "metrics": metrics, "claims": current_claims(results_dir),
+            "recorded_on": {"cpu": cpu_model(), "versions": library_versions()}}
 
 
 def load_baseline(path: Path) -> dict[str, Any]:
@@ -93,6 +100,11 @@ def load_baseline(path: Path) -> dict[str, Any]:
            if not isinstance(v, int | float) or v < 0 or math.isnan(v)]
     if bad:
         raise GateError(f"baseline {path}: tolerances {bad} must be non-negative numbers (accuracy points)")
+    old = sorted(cid for cid, v in data["claims"].items() if v not in VERDICTS)
+    if old:
+        raise GateError(f"baseline {path}: claims {old} hold {[data['claims'][c] for c in old]}, not verdicts "
+                        f"({', '.join(VERDICTS)}); it predates claims.yaml",
+                        "Regenerate it: python -m pipeline check --write-baseline")
     return data
 
 
@@ -131,8 +143,9 @@ def compare(baseline: dict[str, Any], metrics: dict[str, float], claims: dict[st
         rows.append(Row(name, "-", f"{metrics[name]:.2f}", "-", "-", "new"))
     for cid, base in sorted(baseline["claims"].items()):
         now = claims.get(cid, "MISSING")
-        status = "REGRESSION" if base == "PASS" and now != "PASS" else ("improved" if now == "PASS" != base else "ok")
-        rows.append(Row(f"claim {cid}", base, now, "-" if now == base else "changed", "PASS stays PASS", status))
+        status = ("REGRESSION" if base == "SUPPORTED" and now != "SUPPORTED"
+                  else "improved" if now == "SUPPORTED" != base else "ok")
+        rows.append(Row(f"claim {cid}", base, now, "-" if now == base else "changed", "SUPPORTED stays", status))
     return rows
 
 
@@ -159,7 +172,20 @@ def run_check(results_dir: Path, baseline_path: Path, allow_improvements: bool =
     rows = compare(baseline, current_metrics(res), current_claims(results_dir), allow_improvements,
                    tolerance_overrides)
     table = format_table(rows, only_problems)
-    return (1 if any(r.failed for r in rows) else 0), table
+    note = recorded_elsewhere(baseline)
+    return (1 if any(r.failed for r in rows) else 0), table + (f"\n{note}" if note else "")
+
+
+def recorded_elsewhere(baseline: dict[str, Any]) -> str | None:
+    """A note when the baseline was recorded on another CPU model (differences may be float noise), else None."""
+    from pipeline.provenance import cpu_model
+
+    where = baseline.get("recorded_on") or {}
+    here = cpu_model()
+    if where.get("cpu") and where["cpu"] != here:
+        return (f"note: the baseline was recorded on {where['cpu']}, this run is on {here}: small differences can "
+                "be floating-point noise from another CPU")
+    return None
 
 
 def write_baseline(results_dir: Path, baseline_path: Path, profile: str,

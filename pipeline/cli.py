@@ -49,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check", help="regression gate: compare results/ with a baseline; exit 0 ok, 1 regression",
                        description="Compare the run's probe accuracies, fine-tuned scores and claims with a committed "
                                    "baseline. Exit 0: within tolerance; 1: a metric moved beyond its tolerance, or a "
-                                   "PASSing claim no longer passes; 2: unusable input.")
+                                   "SUPPORTED claim is no longer SUPPORTED; 2: unusable input.")
     c.add_argument("--baseline", help="baseline file (default: baselines/<profile>.json)")
     c.add_argument("--results", help="results folder (default: paths.results in params)")
     c.add_argument("--tolerance", action="append", metavar="FAMILY=POINTS",

@@ -57,11 +57,17 @@ class Record(_Part):
 
     #: the stage that writes this kind of file (for the hint of a :class:`ResultsError`)
     STAGE: ClassVar[str] = "the stage that writes it"
+    #: optional fields left out of the file while None (so files written before they existed stay as they were)
+    OMIT_IF_NONE: ClassVar[frozenset[str]] = frozenset()
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object written to disk (NaN stays NaN, floats round-trip exactly)."""
-        return self.model_dump(mode="json")
+        data = self.model_dump(mode="json")
+        for name in self.OMIT_IF_NONE:
+            if data.get(name, 0) is None:
+                del data[name]
+        return data
 
     @classmethod
     def from_json(cls: type[R], data: Any, source: Path | str | None = None) -> R:
@@ -268,6 +274,29 @@ class MajorityTag(_Part):
     test_accuracy: float
 
 
+class LexicalBaseline(_Part):
+    """The lexical baseline (claims.yaml P4): each word form's most frequent training tag, unseen words the
+    majority tag. ``test_correct``: base64 of ``uint8 [words]`` (1 = the baseline tags the test word right)."""
+
+    rule: str
+    dev_accuracy: float
+    test_accuracy: float
+    test_correct: str
+
+    def correct(self) -> np.ndarray:
+        """Per-word correctness of the baseline on test ``bool [words]``."""
+        try:
+            return np.frombuffer(base64.b64decode(self.test_correct, validate=True), dtype=np.uint8).astype(bool)
+        except (TypeError, ValueError) as err:
+            raise ResultsError(f"the lexical baseline's test correctness is not in the pipeline's encoding ({err})",
+                               "Re-run the probe stage: dvc repro probe") from None
+
+    @staticmethod
+    def encode(correct: np.ndarray) -> str:
+        """base64 of ``bool [words]`` as ``uint8`` (the ``test_correct`` field)."""
+        return base64.b64encode(np.asarray(correct, dtype=bool).astype(np.uint8).tobytes()).decode("ascii")
+
+
 class StoreSummary(_Part):
     """The activation store a result was computed from."""
 
@@ -282,6 +311,7 @@ class LayerResult(Record):
     """One probe-stage result: a model variant's per-layer test accuracy on one probing task."""
 
     STAGE: ClassVar[str] = "the probe stage"
+    OMIT_IF_NONE: ClassVar[frozenset[str]] = frozenset({"lexical_baseline", "test_sentence_lengths", "per_tag"})
     model: str
     variant: str
     task: str
@@ -296,10 +326,35 @@ class LayerResult(Record):
     test_words_sha256: str
     store: StoreSummary
     provenance: Provenance
+    #: optional until every probe result carries them (older files: None; the claims needing them are
+    #: NOT_APPLICABLE): the lexical baseline, words per test sentence (in test order), per-tag scores
+    lexical_baseline: LexicalBaseline | None = None
+    test_sentence_lengths: tuple[int, ...] | None = None
+    per_tag: dict[str, Any] | None = None
 
     @property
     def key(self) -> Key:
         return (self.model, self.variant, self.task)
+
+    def sentence_ids(self) -> np.ndarray | None:
+        """Test sentence of each test word ``int [words]`` (0-based, in test order); None for older files."""
+        if self.test_sentence_lengths is None:
+            return None
+        lengths = np.asarray(self.test_sentence_lengths, dtype=np.int64)
+        if lengths.sum() != self.n_test_words or (lengths < 1).any():
+            raise ResultsError(f"{'/'.join(self.key)}: test_sentence_lengths sum to {int(lengths.sum())}, not to the "
+                               f"{self.n_test_words} test words", "Re-run the probe stage: dvc repro probe")
+        return np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
+
+    def lexical_correct(self) -> np.ndarray | None:
+        """Per-word test correctness of the lexical baseline ``bool [words]``; None for older files."""
+        if self.lexical_baseline is None:
+            return None
+        c = self.lexical_baseline.correct()
+        if c.shape != (self.n_test_words,):
+            raise ResultsError(f"{'/'.join(self.key)}: the lexical baseline covers {c.shape[0]} test words, not "
+                               f"{self.n_test_words}", "Re-run the probe stage: dvc repro probe")
+        return c
 
     @property
     def mean(self) -> np.ndarray:
@@ -376,10 +431,42 @@ class Ablation(_Part):
     zero_random: SplitScores
 
 
+class RandomAccuracy(_Part):
+    """Accuracy of probes on random k-sets: mean and the 95% range of the random sets (``ci_low``,
+    ``ci_high``); optionally the interval of the mean."""
+
+    mean: float
+    ci_low: float
+    ci_high: float
+    mean_ci_low: float | None = None
+    mean_ci_high: float | None = None
+
+
+class Salience(_Part):
+    """Does the ranking carry information (claims.yaml P8)? Top-k against ``n_random`` random k-sets;
+    ``salient`` is the gate's outcome (selection and ablation)."""
+
+    n_random: int
+    topk_accuracy: float
+    random_accuracy: RandomAccuracy
+    salient: bool
+    alpha: float | None = None
+    reason: str | None = None
+    ablation: dict[str, Any] | None = None
+
+
+class RankingSeeds(_Part):
+    """A ranking's minimal set over oracle seeds: size and mean layer index per seed."""
+
+    k: tuple[int, ...]
+    mean_layer: tuple[float, ...]
+
+
 class NeuronResult(Record):
     """One neurons-stage result: LCA ranking and the minimal neuron set of a model variant on one task."""
 
     STAGE: ClassVar[str] = "the neurons stage"
+    OMIT_IF_NONE: ClassVar[frozenset[str]] = frozenset({"salience", "rankings"})
     model: str
     variant: str
     task: str
@@ -397,6 +484,10 @@ class NeuronResult(Record):
     baselines: NeuronBaselines
     ablation: Ablation
     provenance: Provenance
+    #: optional until the neurons stage writes them: the salience gate, and the minimal set per oracle seed
+    #: under each ranking (``raw``: |w|; ``standardised``: |w| times the neuron's std)
+    salience: Salience | None = None
+    rankings: dict[str, RankingSeeds] | None = None
 
     @property
     def key(self) -> Key:
@@ -497,37 +588,52 @@ class FinetuneResult(Record):
 # ---------------------------------------------------------------------------------------- report stage
 
 
+VerdictName = Literal["SUPPORTED", "CONTRADICTED", "INCONCLUSIVE", "NOT_APPLICABLE"]
+
+
 class ClaimVerdict(_Part):
-    """One claim's outcome: the claim, its status, the reason, and the numbers per unit."""
+    """One claim's outcome (claims.yaml): the claim, its verdict and reason, whether it is a proxy verdict,
+    the independent units (P5) with their verdicts, and per unit the statistic with its 95% interval."""
 
     id: str
     title: str
     statement: str
-    operationalisation: str
+    statistic: str
+    threshold: float | str
     thresholds: dict[str, float]
+    side: str | dict[str, str]
     unit: str
     needs: str
-    status: Literal["PASS", "FAIL", "NOT APPLICABLE"]
+    verdict: VerdictName
     reason: str
-    n_units: int
-    n_hold: int
-    n_hold_confidently: int
+    proxy: bool
+    proxy_reason: str | None
+    aggregation: str
+    independent_units: dict[str, dict[str, Any]]
     units: tuple[dict[str, Any], ...]
+    min_detectable_effect: float | None
+    n_finetune_seeds: int | None
+    trust: tuple[str, ...]
 
 
 class ClaimsFile(Record):
-    """``results/claims.json``: every claim's verdict under one profile."""
+    """``results/claims.json``: every claim's verdict under one profile, and the specification it followed."""
 
     STAGE: ClassVar[str] = "the report stage"
     profile: str
+    spec_sha256: str
+    spec_version: int
+    proxy: bool
+    proxy_reason: str | None
+    bootstrap_unit: str
     claims_defined: tuple[str, ...]
     n_boot: int
     claims: tuple[ClaimVerdict, ...]
     provenance: Provenance
 
-    def status(self) -> dict[str, str]:
-        """``{claim id: status}``."""
-        return {c.id: c.status for c in self.claims}
+    def verdicts(self) -> dict[str, str]:
+        """``{claim id: verdict}``."""
+        return {c.id: c.verdict for c in self.claims}
 
 
 class VariantMetrics(_Part):
@@ -541,7 +647,8 @@ class VariantMetrics(_Part):
 
 
 class MetricsFile(Record):
-    """``results/metrics.json``: claims (1 pass / 0 fail / null n.a.) and per model/variant/task summaries."""
+    """``results/metrics.json``: claims (1 SUPPORTED / 0 INCONCLUSIVE / -1 CONTRADICTED / null NOT_APPLICABLE)
+    and per model/variant/task summaries."""
 
     STAGE: ClassVar[str] = "the report stage"
     claims: dict[str, int | None]
@@ -671,7 +778,8 @@ def read_run_logs(root: Path | str, stage: str | None = None) -> dict[tuple[str,
 __all__ = [
     "SCHEMA_VERSION", "ResultsError", "Record", "Provenance", "SplitScores", "PackedCorrect", "words_digest",
     "Bootstrap", "SeedAccuracy", "Evaluation", "FitHistory", "ProbeRun", "ControlSpec", "ControlResult",
-    "MajorityTag", "StoreSummary", "LayerResult", "LayerSpread", "NeuronSet", "MinimalSet", "NeuronBaselines",
-    "Ablation", "NeuronResult", "MajorityScores", "FinetuneResult", "ClaimVerdict", "ClaimsFile", "VariantMetrics",
-    "MetricsFile", "RunLog", "read_run_log", "read_run_logs", "Results", "load_results", "read_claims",
+    "MajorityTag", "LexicalBaseline", "StoreSummary", "LayerResult", "LayerSpread", "NeuronSet", "MinimalSet",
+    "NeuronBaselines", "Ablation", "RandomAccuracy", "Salience", "RankingSeeds", "NeuronResult", "MajorityScores",
+    "FinetuneResult", "VerdictName", "ClaimVerdict", "ClaimsFile", "VariantMetrics", "MetricsFile", "RunLog",
+    "read_run_log", "read_run_logs", "Results", "load_results", "read_claims",
 ]

