@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pipeline.errors import LingShiftError
-from pipeline.stats.verdicts import Aggregation, Direction, Verdict, aggregate, combine, decide, min_detectable_effect
+from pipeline.stats.verdicts import Direction, Verdict, decide, min_detectable_effect
 
 S, C, INC, NA = Verdict.SUPPORTED, Verdict.CONTRADICTED, Verdict.INCONCLUSIVE, Verdict.NOT_APPLICABLE
 
@@ -33,44 +33,6 @@ def test_decide_threshold_and_enum_direction():
 def test_decide_bad_input(bad):
     with pytest.raises(LingShiftError):
         decide(*bad)
-
-
-@pytest.mark.parametrize(("verdicts", "rule", "expected"), [
-    ([S, S, S], "all", S), ([S, INC, S], "all", INC), ([S, C, INC], "all", C), ([S, S, NA], "all", S),
-    ([NA, NA], "all", NA), ([], "any", NA),
-    ([C, INC], "any", INC), ([C, C], "any", C), ([C, S], "any", S),
-    ([S, S, C], "majority", S), ([S, C, C], "majority", C), ([S, INC, C], "majority", INC),
-    ([S, INC, INC, C], "majority", INC), ([S, S, C, C], "majority", C),   # q = 3 of 4: only 2 can hold
-])
-def test_combine(verdicts, rule, expected):
-    assert combine(verdicts, rule) is expected
-
-
-def test_aggregate_counts_dependent_units_once():
-    units = {"pos": S, "chunk": S, "sem": INC}
-    # chunk labels are a function of POS tags: one piece of evidence
-    agg = aggregate(units, Aggregation.MAJORITY, independence={"pos": "wsj", "chunk": "wsj"})
-    assert agg.members == {"wsj": ["pos", "chunk"], "sem": ["sem"]}
-    assert agg.groups == {"wsj": S, "sem": INC}
-    assert agg.verdict is INC  # 1 of 2 independent units: no majority yet; counted separately it would be 2 of 3
-    assert combine(list(units.values()), "majority") is S
-    d = agg.to_dict()
-    assert d["verdict"] == "INCONCLUSIVE" and d["aggregation"] == "majority"
-    assert d["independent_units"]["wsj"] == {"verdict": "SUPPORTED", "members": ["pos", "chunk"]}
-
-
-def test_aggregate_counterexample_inside_a_group_contradicts_all():
-    agg = aggregate({"a": S, "b": C, "c": S}, "all", independence={"a": "g", "b": "g"})
-    assert agg.groups["g"] is C and agg.verdict is C
-
-
-def test_aggregate_bad_input():
-    with pytest.raises(LingShiftError):
-        aggregate({"a": S}, "all", independence={"zzz": "g"})
-    with pytest.raises(LingShiftError):
-        aggregate({"a": S}, "most")
-    with pytest.raises(LingShiftError):
-        combine(["MAYBE"])
 
 
 def test_min_detectable_effect():

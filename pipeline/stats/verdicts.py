@@ -1,24 +1,16 @@
-"""Verdicts decided from intervals, aggregated over independent units, and the effect an interval resolves.
+"""Verdicts decided from intervals, and the effect an interval resolves.
 
 A claim says a statistic lies above (or below) a threshold ``t``. Its claim side is the open half-line
 (``> t`` for :attr:`Direction.ABOVE`, ``< t`` for :attr:`Direction.BELOW`), the other side is the closed
 rest. A unit's verdict is SUPPORTED only if its whole interval lies on the claim side, CONTRADICTED only if
 the whole interval lies on the other side, INCONCLUSIVE otherwise, and NOT_APPLICABLE where the statistic
-does not exist for the unit (no interval).
-
-Aggregation counts *independent* units only. A claim over ``n`` applicable units reads "the statistic is on
-the claim side for at least ``q`` of them", with ``q`` set by the :class:`Aggregation` rule (ALL: ``q = n``;
-ANY: ``q = 1``; MAJORITY: ``q = n // 2 + 1``). It is SUPPORTED if at least ``q`` units are SUPPORTED,
-CONTRADICTED if fewer than ``q`` units could still hold (SUPPORTED plus INCONCLUSIVE ``< q``), else
-INCONCLUSIVE. NOT_APPLICABLE units are left out; with none left the claim is NOT_APPLICABLE. Units that are
-not independent (same independence group) are first combined by the same rule into one unit.
+does not exist for the unit (no interval). How unit verdicts combine over independent units is the claims
+specification's rule (claims.yaml P5, P6), implemented in :mod:`pipeline.analysis.units`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -47,18 +39,6 @@ class Direction(StrEnum):
     BELOW = "below"
 
 
-class Aggregation(StrEnum):
-    """How many independent units must hold for the claim: all, any (at least one), or a strict majority."""
-
-    ALL = "all"
-    ANY = "any"
-    MAJORITY = "majority"
-
-    def required(self, n: int) -> int:
-        """Units (of ``n`` applicable) that must be on the claim side."""
-        return {Aggregation.ALL: n, Aggregation.ANY: 1, Aggregation.MAJORITY: n // 2 + 1}[self]
-
-
 def _enum(cls: type[Any], value: Any) -> Any:
     """``cls(value)``, with an unknown value reported as a :class:`VerdictInputError` naming the options."""
     try:
@@ -83,62 +63,6 @@ def decide(interval: tuple[float, float] | None, threshold: float, direction: Di
     if d is Direction.ABOVE:
         return Verdict.SUPPORTED if lo > t else Verdict.CONTRADICTED if hi <= t else Verdict.INCONCLUSIVE
     return Verdict.SUPPORTED if hi < t else Verdict.CONTRADICTED if lo >= t else Verdict.INCONCLUSIVE
-
-
-def combine(verdicts: Sequence[Verdict | str], rule: Aggregation | str = Aggregation.ALL) -> Verdict:
-    """Verdict of a claim over independent units' verdicts under ``rule`` (see module doc)."""
-    r = _enum(Aggregation, rule)
-    vs = [_enum(Verdict, v) for v in verdicts]
-    applicable = [v for v in vs if v is not Verdict.NOT_APPLICABLE]
-    if not applicable:
-        return Verdict.NOT_APPLICABLE
-    q = r.required(len(applicable))
-    n_sup = sum(v is Verdict.SUPPORTED for v in applicable)
-    n_inc = sum(v is Verdict.INCONCLUSIVE for v in applicable)
-    if n_sup >= q:
-        return Verdict.SUPPORTED
-    if n_sup + n_inc < q:
-        return Verdict.CONTRADICTED
-    return Verdict.INCONCLUSIVE
-
-
-@dataclass(frozen=True)
-class Aggregate:
-    """An aggregated claim: its ``verdict``, the ``rule``, and per independent unit (group) its verdict
-    (``groups``) and the units it merges (``members``)."""
-
-    verdict: Verdict
-    rule: Aggregation
-    groups: dict[str, Verdict]
-    members: dict[str, list[str]]
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly form: ``verdict``, ``aggregation``, ``independent_units`` (group -> verdict and
-        members)."""
-        return {"verdict": self.verdict.value, "aggregation": self.rule.value,
-                "independent_units": {g: {"verdict": v.value, "members": self.members[g]}
-                                      for g, v in self.groups.items()}}
-
-
-def aggregate(unit_verdicts: Mapping[str, Verdict | str], rule: Aggregation | str = Aggregation.ALL,
-              independence: Mapping[str, str] | None = None) -> Aggregate:
-    """Aggregate named units' verdicts, counting each independence group once.
-
-    ``independence`` maps a unit name to its group (units sharing data or models share a group); units
-    not in it are their own group. Each group's verdict is :func:`combine` of its members under ``rule``;
-    the claim's verdict is :func:`combine` of the group verdicts under ``rule``. Groups keep the order of
-    their first member.
-    """
-    r = _enum(Aggregation, rule)
-    indep = dict(independence or {})
-    unknown = sorted(set(indep) - set(unit_verdicts))
-    if unknown:
-        raise VerdictInputError(f"independence names units without a verdict: {unknown}.")
-    members: dict[str, list[str]] = {}
-    for unit in unit_verdicts:
-        members.setdefault(indep.get(unit, unit), []).append(unit)
-    groups = {g: combine([unit_verdicts[u] for u in us], r) for g, us in members.items()}
-    return Aggregate(combine(list(groups.values()), r), r, groups, members)
 
 
 def min_detectable_effect(replicates: Any = None, *, interval: tuple[float, float] | None = None,
