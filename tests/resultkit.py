@@ -12,12 +12,14 @@ from pipeline.records import (
     FinetuneResult,
     LayerResult,
     NeuronResult,
+    PackedBits,
     PackedCorrect,
     Provenance,
     words_digest,
 )
 
 N_WORDS = 2000
+SENTENCE_LENGTH = 20  # test words per sentence (N_WORDS / 20 = 100 test sentences)
 PROVENANCE = Provenance(config={"made_by": "tests/resultkit.py"}, seed=42, versions={"python": "3.11"})
 
 
@@ -34,14 +36,31 @@ def correctness(acc: list[float], n_words: int = N_WORDS, seed: int = 0, n_seeds
     return out
 
 
+def sentence_lengths(n_words: int = N_WORDS) -> list[int]:
+    """Test sentences of :data:`SENTENCE_LENGTH` words (the last one shorter) covering ``n_words`` words."""
+    full, rest = divmod(n_words, SENTENCE_LENGTH)
+    return [SENTENCE_LENGTH] * full + ([rest] if rest else [])
+
+
 def layer_record(model: str, variant: str, task: str, acc: list[float], words: str = "same",
-                 n_words: int = N_WORDS) -> LayerResult:
-    """A probe-stage result whose seed-averaged test accuracy per layer is ``acc`` (rounded to words)."""
+                 n_words: int = N_WORDS, lexical: float = 0.8,
+                 tag_f1: dict[str, list[float]] | None = None) -> LayerResult:
+    """A probe-stage result whose seed-averaged test accuracy per layer is ``acc`` (rounded to words).
+
+    ``lexical``: the lexical baseline's test accuracy; ``tag_f1``: per-tag F1 per layer (tag -> ``[layers]``;
+    default: tags NN and VB, each with F1 equal to the layer's accuracy); the tags share the support evenly.
+    """
     c = correctness(acc, n_words)
     mean = c.mean(-1)[0].tolist()
     ci = (1.96 * np.sqrt(np.asarray(mean) * (1 - np.asarray(mean)) / n_words)).tolist()
     layers = list(range(len(acc)))
+    tag_f1 = tag_f1 if tag_f1 is not None else {"NN": mean, "VB": mean}
+    tags = sorted(tag_f1)
+    support = [n_words // len(tags)] * len(tags)
+    support[0] += n_words - sum(support)
     labels = ["NN", "VB"]
+    lex = correctness([lexical], n_words, seed=1)[0, 0]
+    lengths = sentence_lengths(n_words)
     evaluation = {"layers": layers, "accuracy": mean, "n_words": n_words, "n_unseen_label_words": 0,
                   "unseen_labels": [], "label_names": labels}
     return LayerResult.model_validate({
@@ -50,7 +69,8 @@ def layer_record(model: str, variant: str, task: str, acc: list[float], words: s
                           "std": [0.0] * len(acc),
                           "bootstrap": {"accuracy": mean, "ci_low": [m - d for m, d in zip(mean, ci, strict=True)],
                                         "ci_high": [m + d for m, d in zip(mean, ci, strict=True)],
-                                        "n_words": n_words, "n_boot": 100, "alpha": 0.05, "seed": 0}},
+                                        "n_words": n_words, "n_sentences": len(lengths), "n_boot": 100,
+                                        "alpha": 0.05, "seed": 0, "bootstrap_unit": "sentence"}},
         "dev_accuracy": mean,
         "seed0": {"params": {"seed": 0}, "label_names": labels, "train_label_names": labels, "dev": evaluation,
                   "test": evaluation, "standardized": False,
@@ -58,11 +78,19 @@ def layer_record(model: str, variant: str, task: str, acc: list[float], words: s
                               "resident": True, "n_train": 10 * n_words}},
         "control": {"layers": layers, "task_accuracy": mean, "control_accuracy": [0.5] * len(acc),
                     "selectivity": [m - 0.5 for m in mean], "label_names": labels, "params": {"seed": 0},
-                    "control": {"seed": 0, "lowercase": False, "n_types": 100, "distribution": [0.5, 0.5]}},
+                    "control": {"seed": 0, "word_types": "uncased", "n_types": 100, "distribution": [0.5, 0.5]}},
         "n_test_words": n_words,
         "majority_baseline": {"label": "NN", "test_accuracy": 0.15},
+        "lexical_baseline": {"rule": "most frequent training tag per word form (tests/resultkit.py)",
+                             "ties": "first_seen", "word_types": "cased", "unseen_label": "NN",
+                             "dev_accuracy": lexical, "test_accuracy": float(lex.mean()), "n_test_unseen": 0,
+                             "test_correct": PackedBits.encode(lex)},
         "test_correct": PackedCorrect.encode(c),
         "test_words_sha256": words_digest([f"w{i}" for i in range(n_words)], [words] * n_words),
+        "test_sentence_lengths": lengths,
+        "seeds_vary": "batch order (weights start at zero)",
+        "per_tag": {"labels": tags, "support": support,
+                    "f1": [[round(tag_f1[t][i], 4) for t in tags] for i in range(len(acc))]},
         "store": {"n_words": 12 * n_words, "n_layers": len(acc), "dim": 10, "aggregation": "last",
                   "splits": {"train": [0, 80], "dev": [80, 90], "test": [90, 100]}},
         "provenance": PROVENANCE,
