@@ -238,7 +238,9 @@ def _tag_tables(res: Results, m: str, t: str, variants: list[str], n_rows: int =
                 for r in tl.ranked[:n_rows]]
         L += [f"### {m} / {t} / {v}: tags that lose most F1 after fine-tuning", "",
               f"Per-tag F1 (%) of the seed-0 probe on test, mean over the top layers ({top}); tags with at least "
-              f"{MIN_SUPPORT} test words, largest loss first ({len(tl.ranked)} such tags).", ""]
+              f"{MIN_SUPPORT} test words, largest loss first ({len(tl.ranked)} such tags). One probe seed and no "
+              "interval: for a tag with n test words one word moves its recall by 100/n points, so read small "
+              "tags' changes as indications.", ""]
         L += (_table(["tag", "test words", "F1 base", f"F1 {v}", "change (points)"], rows) if rows
               else ["No tag has enough test words."]) + [""]
     return L
