@@ -91,7 +91,8 @@ def models() -> Response:
 @bp.get("/v1/results")
 @bp.input(ResultsQuery, location="query", arg_name="q")
 @bp.output(ResultsOut)
-@bp.doc(summary="Per-layer probe accuracy with 95% intervals, deltas to base and selectivity (paged)")
+@bp.doc(summary="Per-layer probe accuracy with 95% intervals, the lexical baseline and headroom above it, deltas "
+                "to base and selectivity (paged)")
 def results(q: ResultsQuery) -> Response:
     res = _catalog().snapshot().results
     if q.limit > _settings().max_page_size:
@@ -105,6 +106,8 @@ def results(q: ResultsQuery) -> Response:
                 continue
             rows.append({"model": m, "variant": v, "task": t, "layer": layer, "accuracy": float(r.mean[i]),
                          "std": float(r.std[i]), "ci_low": float(r.ci_low[i]), "ci_high": float(r.ci_high[i]),
+                         "bootstrap_unit": r.test_accuracy.bootstrap.bootstrap_unit,
+                         "lexical_baseline": float(r.lexical), "headroom": float(r.headroom[i]),
                          "delta": float(r.mean[i] - base.mean[i]) if base is not None and v != "base" else None,
                          "selectivity": float(r.selectivity[i]) if r.selectivity is not None else None})
     page = rows[q.offset:q.offset + q.limit]

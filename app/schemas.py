@@ -81,8 +81,12 @@ class LayerRowOut(BaseModel):
     layer: int
     accuracy: float = Field(description="test accuracy, mean over probe seeds")
     std: float = Field(description="std over probe seeds")
-    ci_low: float = Field(description="95% bootstrap interval over test words")
+    ci_low: float = Field(description="95% bootstrap interval, resampling test sentences (bootstrap_unit)")
     ci_high: float
+    bootstrap_unit: str = Field("sentence", description="what the bootstrap resamples")
+    lexical_baseline: float = Field(description="test accuracy of each word form's most frequent training tag "
+                                                "(unseen forms: the majority tag)")
+    headroom: float = Field(description="accuracy - lexical baseline")
     delta: Optional[float] = Field(None, description="accuracy - base accuracy (fine-tuned variants)")
     selectivity: Optional[float] = Field(None, description="task - control-task accuracy (seed 0)")
 

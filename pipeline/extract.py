@@ -137,6 +137,20 @@ def plan_windows(sent: int, lens: Sequence[int], budget: int, context: int) -> l
     return out
 
 
+def tokenizer_is_uncased(tokenizer: Any) -> bool:
+    """Whether ``tokenizer`` folds case (an uncased model cannot tell ``Ab`` from ``ab``).
+
+    Read from the fast tokenizer's backend normaliser (``normalize_str("Ab") == "ab"``); a tokenizer
+    without a normaliser is cased; a slow tokenizer falls back to its ``do_lower_case`` flag. Recorded in
+    the store's ``meta.json`` as ``tokenizer_uncased`` so that word types (control task) follow it.
+    """
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        normaliser = backend.normalizer
+        return normaliser is not None and normaliser.normalize_str("Ab") == "ab"
+    return bool(getattr(tokenizer, "do_lower_case", False))
+
+
 def default_max_length(tokenizer: Any, model: Any) -> int:
     """The longest input the model takes, in tokens (special tokens included), at most 512."""
     cands = [DEFAULT_MAX_LENGTH]
@@ -386,7 +400,8 @@ def extract_to_store(
         stats.seconds = time.perf_counter() - t0
         offsets = np.concatenate([[0], np.cumsum([len(s) for s in sentences])])
         writer.commit(offsets, sentences, flat_labels, label_names, splits,
-                      {**meta, "extraction": stats.counts(), "float16_overflows": n_inf})
+                      {**meta, "extraction": stats.counts(), "float16_overflows": n_inf,
+                       "tokenizer_uncased": tokenizer_is_uncased(tokenizer)})
     log.info("extracted %d words (%d sentences) in %.1f s: %.0f words/s -> %s", stats.n_words,
              stats.n_sentences, stats.seconds, stats.words_per_second, out)
     return stats

@@ -1,8 +1,10 @@
 """The report's figures (SVG + PNG) and the tidy CSVs behind DVC's ``plots:``.
 
-Per model: accuracy per layer (base vs each fine-tuned variant, bootstrap bands), the delta heatmap
-(layers x fine-tuned variants), the minimal-set neurons per layer (base vs fine-tuned) and the
-control-task selectivity per layer; one panel per probing task. Deterministic output: fixed SVG
+Per model: accuracy per layer (base vs each fine-tuned variant, bootstrap bands, the lexical baseline as a
+dashed line), the delta heatmap (layers x fine-tuned variants), the minimal-set neurons per layer (base vs
+fine-tuned) and the control-task selectivity per layer, one panel per probing task; and the per-tag F1
+change after fine-tuning (tags x layers), one panel per probing task and fine-tuned variant.
+Deterministic output: fixed SVG
 hash salt and no timestamps, so re-running the report leaves the files unchanged.
 """
 
@@ -17,6 +19,7 @@ import numpy as np
 
 from pipeline.atomic import write_bytes, write_text
 from pipeline.records import Results
+from pipeline.taglosses import MIN_SUPPORT, tag_losses
 
 log = logging.getLogger(__name__)
 
@@ -84,15 +87,18 @@ def layer_curves(res: Results, model: str, out: Path) -> list[Path]:
             x = np.asarray(r.layers)
             ax.plot(x, r.mean * 100, marker="o", ms=3, color=_colour(i), label=v, lw=1.6 if v == "base" else 1.2)
             ax.fill_between(x, r.ci_low * 100, r.ci_high * 100, color=_colour(i), alpha=0.15, lw=0)
+        present = [res.layers[(model, v, t)] for v in res.variants(model) if (model, v, t) in res.layers]
+        lexical = present[0].lexical * 100  # a property of the task: the same in every variant's result
+        ax.axhline(lexical, color="#777777", ls="--", lw=1.0, label="lexical baseline")
         _label(ax, t, "probe accuracy (%)")
         ax.set_xticks(x)
         ax.grid(alpha=0.3)
-        lo = min(float((res.layers[(model, v, t)].ci_low * 100).min()) for v in res.variants(model)
-                 if (model, v, t) in res.layers)
+        lo = min([lexical] + [float((r.ci_low * 100).min()) for r in present])
         ax.set_ylim(max(0.0, lo - 3), 100)
-    axes[-1].legend(frameon=False, fontsize=8, loc="lower left")
+    axes[-1].legend(frameon=False, fontsize=8, loc="upper right", ncol=2)
     return _finish(plt, fig, out, f"layers-{model}",
-                   f"{model}: probe accuracy per layer, base vs fine-tuned (bands: 95% bootstrap over test words)")
+                   f"{model}: probe accuracy per layer, base vs fine-tuned (bands: 95% bootstrap over test "
+                   "sentences; dashed: lexical baseline)")
 
 
 def delta_heatmap(res: Results, model: str, out: Path) -> list[Path]:
@@ -176,6 +182,48 @@ def selectivity(res: Results, model: str, out: Path) -> list[Path]:
                    f"{model}: selectivity = task accuracy - control-task accuracy (Hewitt & Liang), seed 0")
 
 
+def tag_heatmap(res: Results, model: str, out: Path, n_tags: int = 15) -> list[Path]:
+    """Per-tag F1 change (fine-tuned - base, points) as a heatmap, tags x layers, for the ``n_tags`` tags that
+    lose most at the top layers (at least ``MIN_SUPPORT`` test words); one panel per task x fine-tuned variant."""
+    pairs = [(t, v) for t in res.tasks(model) for v in res.variants(model)
+             if v != "base" and (model, "base", t) in res.layers and (model, v, t) in res.layers]
+    if not pairs:
+        return []
+    panels = []
+    for t, v in pairs:
+        tl = tag_losses(res.layers[(model, "base", t)], res.layers[(model, v, t)])
+        worst = tl.ranked[:n_tags]
+        grid = np.asarray([tl.delta[:, r["label_id"]] for r in worst]).reshape(len(worst), len(tl.layers)) * 100
+        names = [f"{r['tag']} ({r['support']})" for r in worst]
+        panels.append((t, v, tl, grid, names))
+    plt = _plt()
+    rows = max(len(p[4]) for p in panels)
+    fig, axes = _panels(plt, len(panels), width=3.6, height=0.26 * max(rows, 4) + 1.6)
+    vmax = max([5.0] + [float(np.abs(p[3]).max()) for p in panels if p[3].size])
+    im = None
+    for ax, (t, v, tl, grid, names) in zip(axes, panels, strict=True):
+        if not names:
+            ax.set_axis_off()
+            ax.set_title(f"{t} / {v}: no tag with {MIN_SUPPORT}+ test words")
+            continue
+        im = ax.imshow(grid, cmap="RdBu", vmin=-vmax, vmax=vmax, aspect="auto")
+        for (i, j), val in np.ndenumerate(grid):
+            ax.text(j, i, f"{val:+.0f}" if abs(val) >= 0.5 else "0", ha="center", va="center", fontsize=6.5,
+                    color="white" if abs(val) > 0.6 * vmax else "black")
+        ax.set_xticks(range(len(tl.layers)), [str(x) for x in tl.layers])
+        ax.set_yticks(range(len(names)), names, fontsize=7.5)
+        top = [tl.layers.index(x) for x in tl.top_layers]
+        ax.axvline(min(top) - 0.5, color="#444444", lw=0.8, ls=":")  # the top layers the tags are ranked on
+        ax.set_xlabel("layer (top third right of the dotted line)")
+        ax.set_title(f"{t} / {v}")
+    if im is not None:
+        fig.colorbar(im, ax=axes, label="F1 change (points)", shrink=0.8)
+    return _finish(plt, fig, out, f"tags-{model}",
+                   f"{model}: per-tag F1 change after fine-tuning (fine-tuned - base, seed-0 probes, test words)\n"
+                   f"the tags that lose most at the top layers, at most {n_tags}, with {MIN_SUPPORT}+ test words "
+                   "(count in brackets)")
+
+
 def _csv(rows: list[dict[str, object]]) -> str:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
@@ -208,7 +256,7 @@ def all_plots(res: Results, out: Path) -> list[Path]:
     """Every figure for every model in ``res`` plus the tidy CSVs; returns the written paths."""
     paths: list[Path] = []
     for m in res.models:
-        for fn in (layer_curves, delta_heatmap, neuron_layers, selectivity):
+        for fn in (layer_curves, delta_heatmap, neuron_layers, selectivity, tag_heatmap):
             paths += fn(res, m, out)
     paths += plot_data(res, out)
     log.info("wrote %d plot files to %s", len(paths), out)

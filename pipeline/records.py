@@ -16,7 +16,13 @@ what a run on the same inputs reproduces: timings and the host go to the :class:
 
 The probe stage also stores each test word's correctness so that base-vs-fine-tuned deltas can be
 bootstrapped *paired* from the committed files alone: :meth:`PackedCorrect.encode` packs
-``uint8 [layers, words]`` (how many of the seeds' probes tagged the word right) as base64.
+``uint8 [layers, words]`` (how many of the seeds' probes tagged the word right) as base64, the lexical
+baseline's correctness is bit-packed (:class:`PackedBits`), and ``test_sentence_lengths`` rebuilds the
+sentence of every test word (:meth:`LayerResult.sentence_ids`), the unit of every bootstrap.
+
+Schema 2 (issue 12): layer results gained ``lexical_baseline``, ``test_sentence_lengths``, ``seeds_vary``,
+``per_tag``, a sentence-level ``test_accuracy.bootstrap`` (``bootstrap_unit``) and the control task's
+``word_types`` (instead of ``lowercase``).
 """
 
 from __future__ import annotations
@@ -30,12 +36,12 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from pipeline.errors import LingShiftError
 from pipeline.layout import Key, ResultsLayout
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # Facts of the machine, not of the inputs: never part of a committed record (see RunLog).
 HOST_KEYS = frozenset({"platform", "hostname", "cpu", "cpu_count"})
 
@@ -187,16 +193,47 @@ def words_digest(words: Sequence[str], labels: Sequence[str]) -> str:
     return h.hexdigest()
 
 
+class PackedBits(_Part):
+    """Per-word booleans ``bool [words]`` bit-packed (``numpy.packbits``, big bit order) as base64."""
+
+    encoding: str
+    n_words: int
+    data: str
+
+    @classmethod
+    def encode(cls, flags: np.ndarray) -> PackedBits:
+        """Pack ``bool [words]``."""
+        f = np.asarray(flags, dtype=bool)
+        if f.ndim != 1:
+            raise ValueError(f"flags must be [words], got shape {f.shape}")
+        return cls(encoding="base64 of numpy.packbits(bool [words]) (big bit order, zero-padded to whole bytes)",
+                   n_words=int(f.shape[0]), data=base64.b64encode(np.packbits(f).tobytes()).decode("ascii"))
+
+    def decode(self) -> np.ndarray:
+        """The flags ``bool [words]``."""
+        try:
+            raw = np.frombuffer(base64.b64decode(self.data, validate=True), dtype=np.uint8)
+            if raw.shape[0] != (self.n_words + 7) // 8:
+                raise ValueError(f"{raw.shape[0]} bytes cannot hold {self.n_words} packed words")
+            return np.unpackbits(raw, count=self.n_words).astype(bool)
+        except (TypeError, ValueError) as err:
+            raise ResultsError(f"packed per-word flags are not in the pipeline's encoding ({err})",
+                               "Re-run the probe stage: dvc repro probe") from None
+
+
 class Bootstrap(_Part):
-    """Percentile bootstrap over test words of the seed-averaged accuracy, per layer."""
+    """Percentile bootstrap of the seed-averaged test accuracy per layer, resampling ``bootstrap_unit``
+    (test sentences: the words of a sentence are not independent)."""
 
     accuracy: tuple[float, ...]
     ci_low: tuple[float, ...]
     ci_high: tuple[float, ...]
     n_words: int
+    n_sentences: int
     n_boot: int
     alpha: float
     seed: int
+    bootstrap_unit: Literal["sentence"]
 
 
 class SeedAccuracy(_Part):
@@ -247,10 +284,14 @@ class ProbeRun(_Part):
 
 
 class ControlSpec(_Part):
-    """The control task (Hewitt & Liang): a random label per word type, drawn from ``distribution``."""
+    """The control task (Hewitt & Liang): a random label per word type, drawn from ``distribution``.
+
+    ``word_types``: ``uncased`` when types follow an uncased tokenizer's normalisation (lowercased,
+    accents stripped: :func:`pipeline.stats.lexical.normalise_word`), ``cased`` when every spelling is a
+    type; ``n_types``: how many types the store's words make."""
 
     seed: int
-    lowercase: bool
+    word_types: Literal["uncased", "cased"]
     n_types: int
     distribution: tuple[float, ...]
 
@@ -275,26 +316,31 @@ class MajorityTag(_Part):
 
 
 class LexicalBaseline(_Part):
-    """The lexical baseline (claims.yaml P4): each word form's most frequent training tag, unseen words the
-    majority tag. ``test_correct``: base64 of ``uint8 [words]`` (1 = the baseline tags the test word right)."""
+    """Each word form's most frequent training tag, unseen forms the majority training tag
+    (:mod:`pipeline.stats.lexical`; claims.yaml P4): the floor a probe must clear to show more than word
+    identity. ``test_correct``: its per-word correctness on the test words, for paired bootstraps."""
 
     rule: str
+    ties: Literal["first_seen", "smallest_label"]
+    word_types: Literal["uncased", "cased"]
+    unseen_label: str
     dev_accuracy: float
     test_accuracy: float
-    test_correct: str
+    n_test_unseen: int
+    test_correct: PackedBits
 
-    def correct(self) -> np.ndarray:
-        """Per-word correctness of the baseline on test ``bool [words]``."""
-        try:
-            return np.frombuffer(base64.b64decode(self.test_correct, validate=True), dtype=np.uint8).astype(bool)
-        except (TypeError, ValueError) as err:
-            raise ResultsError(f"the lexical baseline's test correctness is not in the pipeline's encoding ({err})",
-                               "Re-run the probe stage: dvc repro probe") from None
 
-    @staticmethod
-    def encode(correct: np.ndarray) -> str:
-        """base64 of ``bool [words]`` as ``uint8`` (the ``test_correct`` field)."""
-        return base64.b64encode(np.asarray(correct, dtype=bool).astype(np.uint8).tobytes()).decode("ascii")
+class PerTag(_Part):
+    """Per-tag F1 on test of the seed-0 probe of every layer (:mod:`pipeline.stats.tags`), rounded to 4
+    decimals: ``labels`` (the store's), ``support`` (gold test words per tag), ``f1`` ``[layers][labels]``."""
+
+    labels: tuple[str, ...]
+    support: tuple[int, ...]
+    f1: tuple[tuple[float, ...], ...]
+
+    def f1_array(self) -> np.ndarray:
+        """F1 ``float [layers, labels]``."""
+        return np.asarray(self.f1, dtype=np.float64).reshape(len(self.f1), len(self.labels))
 
 
 class StoreSummary(_Part):
@@ -322,39 +368,18 @@ class LayerResult(Record):
     control: ControlResult | None
     n_test_words: int
     majority_baseline: MajorityTag
+    lexical_baseline: LexicalBaseline
     test_correct: PackedCorrect
     test_words_sha256: str
+    test_sentence_lengths: tuple[int, ...]
+    seeds_vary: str
+    per_tag: PerTag
     store: StoreSummary
     provenance: Provenance
-    #: optional until every probe result carries them (older files: None; the claims needing them are
-    #: NOT_APPLICABLE): the lexical baseline, words per test sentence (in test order), per-tag scores
-    lexical_baseline: LexicalBaseline | None = None
-    test_sentence_lengths: tuple[int, ...] | None = None
-    per_tag: dict[str, Any] | None = None
 
     @property
     def key(self) -> Key:
         return (self.model, self.variant, self.task)
-
-    def sentence_ids(self) -> np.ndarray | None:
-        """Test sentence of each test word ``int [words]`` (0-based, in test order); None for older files."""
-        if self.test_sentence_lengths is None:
-            return None
-        lengths = np.asarray(self.test_sentence_lengths, dtype=np.int64)
-        if lengths.sum() != self.n_test_words or (lengths < 1).any():
-            raise ResultsError(f"{'/'.join(self.key)}: test_sentence_lengths sum to {int(lengths.sum())}, not to the "
-                               f"{self.n_test_words} test words", "Re-run the probe stage: dvc repro probe")
-        return np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
-
-    def lexical_correct(self) -> np.ndarray | None:
-        """Per-word test correctness of the lexical baseline ``bool [words]``; None for older files."""
-        if self.lexical_baseline is None:
-            return None
-        c = self.lexical_baseline.correct()
-        if c.shape != (self.n_test_words,):
-            raise ResultsError(f"{'/'.join(self.key)}: the lexical baseline covers {c.shape[0]} test words, not "
-                               f"{self.n_test_words}", "Re-run the probe stage: dvc repro probe")
-        return c
 
     @property
     def mean(self) -> np.ndarray:
@@ -385,9 +410,43 @@ class LayerResult(Record):
         """Test accuracy of always predicting the most frequent training label."""
         return self.majority_baseline.test_accuracy
 
+    @property
+    def lexical(self) -> float:
+        """Test accuracy of the lexical baseline (each word's most frequent training tag)."""
+        return self.lexical_baseline.test_accuracy
+
+    @property
+    def headroom(self) -> np.ndarray:
+        """Test accuracy above the lexical baseline ``float [layers]`` (mean over seeds)."""
+        return self.mean - self.lexical
+
     def correct(self) -> np.ndarray:
         """Seed-averaged test correctness ``float [layers, words]``."""
         return self.test_correct.decode()
+
+    def lexical_correct(self) -> np.ndarray:
+        """The lexical baseline's test correctness ``bool [words]`` (same words as :meth:`correct`)."""
+        return self.lexical_baseline.test_correct.decode()
+
+    def sentence_ids(self) -> np.ndarray:
+        """Test sentence index of each test word ``int [words]`` (0 = first test sentence), the cluster
+        unit of sentence-level bootstraps (:func:`pipeline.stats.resample.cluster_bootstrap`)."""
+        lengths = np.asarray(self.test_sentence_lengths, dtype=np.int64)
+        return np.repeat(np.arange(lengths.shape[0], dtype=np.int64), lengths)
+
+    @model_validator(mode="after")
+    def _same_test_words(self) -> LayerResult:
+        n = self.n_test_words
+        sizes = {"test_sentence_lengths (sum)": sum(self.test_sentence_lengths),
+                 "test_correct": self.test_correct.shape[1],
+                 "lexical_baseline.test_correct": self.lexical_baseline.test_correct.n_words,
+                 "per_tag.support (sum)": sum(self.per_tag.support)}
+        bad = {k: v for k, v in sizes.items() if v != n}
+        if bad:
+            raise ValueError(f"n_test_words is {n} but {bad}: every per-word field must cover the same test words")
+        if len(self.per_tag.f1) != len(self.layers) or any(len(r) != len(self.per_tag.labels) for r in self.per_tag.f1):
+            raise ValueError("per_tag.f1 must be [layers][labels]")
+        return self
 
 
 # ---------------------------------------------------------------------------------------- neurons stage
@@ -776,10 +835,11 @@ def read_run_logs(root: Path | str, stage: str | None = None) -> dict[tuple[str,
 
 
 __all__ = [
-    "SCHEMA_VERSION", "ResultsError", "Record", "Provenance", "SplitScores", "PackedCorrect", "words_digest",
-    "Bootstrap", "SeedAccuracy", "Evaluation", "FitHistory", "ProbeRun", "ControlSpec", "ControlResult",
-    "MajorityTag", "LexicalBaseline", "StoreSummary", "LayerResult", "LayerSpread", "NeuronSet", "MinimalSet",
-    "NeuronBaselines", "Ablation", "RandomAccuracy", "Salience", "RankingSeeds", "NeuronResult", "MajorityScores",
-    "FinetuneResult", "VerdictName", "ClaimVerdict", "ClaimsFile", "VariantMetrics", "MetricsFile", "RunLog",
-    "read_run_log", "read_run_logs", "Results", "load_results", "read_claims",
+    "SCHEMA_VERSION", "ResultsError", "Record", "Provenance", "SplitScores", "PackedCorrect", "PackedBits",
+    "words_digest", "Bootstrap", "SeedAccuracy", "Evaluation", "FitHistory", "ProbeRun", "ControlSpec",
+    "ControlResult", "MajorityTag", "LexicalBaseline", "PerTag", "StoreSummary", "LayerResult", "LayerSpread",
+    "NeuronSet", "MinimalSet", "NeuronBaselines", "Ablation", "RandomAccuracy", "Salience", "RankingSeeds",
+    "NeuronResult", "MajorityScores", "FinetuneResult", "VerdictName", "ClaimVerdict", "ClaimsFile",
+    "VariantMetrics", "MetricsFile", "RunLog", "read_run_log", "read_run_logs", "Results", "load_results",
+    "read_claims",
 ]

@@ -3,6 +3,7 @@ report, gate and API tests). Every file is a real, validated record; only the nu
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,14 +13,15 @@ from pipeline.records import (
     ClaimsFile,
     FinetuneResult,
     LayerResult,
-    LexicalBaseline,
     NeuronResult,
+    PackedBits,
     PackedCorrect,
     Provenance,
     load_results,
     words_digest,
 )
 
+REPO = Path(__file__).resolve().parents[1]
 N_WORDS = 2000
 LEXICAL = 0.80      # lexical-baseline accuracy of constructed layer results
 SENTENCE = 10       # words per constructed test sentence
@@ -39,36 +41,33 @@ def correctness(acc: list[float], n_words: int = N_WORDS, seed: int = 0, n_seeds
     return out
 
 
-def lexical_fields(lexical: float | None, n_words: int, sentence_length: int | None,
-                   seed: int = 0) -> dict[str, object]:
-    """The optional layer-result fields: a lexical baseline of accuracy ``lexical`` (its correct words are the
-    first ones in :func:`correctness`'s order, so they are a subset of any more accurate layer's) and test
-    sentences of ``sentence_length`` words (the last one shorter); None leaves a field out (older files)."""
-    out: dict[str, object] = {}
-    if lexical is not None:
-        order = np.random.default_rng(seed).permutation(n_words)
-        c = np.zeros(n_words, dtype=bool)
-        c[order[: int(round(lexical * n_words))]] = True
-        out["lexical_baseline"] = {"rule": "most frequent training tag per word form; majority tag for unseen words",
-                                   "dev_accuracy": float(c.mean()), "test_accuracy": float(c.mean()),
-                                   "test_correct": LexicalBaseline.encode(c)}
-    if sentence_length is not None:
-        full, rest = divmod(n_words, sentence_length)
-        out["test_sentence_lengths"] = [sentence_length] * full + ([rest] if rest else [])
-    return out
+def sentence_lengths(n_words: int = N_WORDS, sentence_length: int = SENTENCE) -> list[int]:
+    """Test sentences of ``sentence_length`` words (the last one shorter) covering ``n_words`` words."""
+    full, rest = divmod(n_words, sentence_length)
+    return [sentence_length] * full + ([rest] if rest else [])
 
 
 def layer_record(model: str, variant: str, task: str, acc: list[float], words: str = "same",
-                 n_words: int = N_WORDS, lexical: float | None = LEXICAL, sentence_length: int | None = SENTENCE,
-                 seed: int = 0) -> LayerResult:
-    """A probe-stage result whose seed-averaged test accuracy per layer is ``acc`` (rounded to words), with a
-    lexical baseline of accuracy ``lexical`` and test sentences of ``sentence_length`` words (None: an older
-    file without them). ``seed`` picks which words are right (another fine-tuning seed: another seed)."""
+                 n_words: int = N_WORDS, lexical: float = LEXICAL, sentence_length: int = SENTENCE,
+                 seed: int = 0, tag_f1: dict[str, list[float]] | None = None) -> LayerResult:
+    """A probe-stage result whose seed-averaged test accuracy per layer is ``acc`` (rounded to words).
+
+    ``lexical``: the lexical baseline's test accuracy (its correct words are the first ones in
+    :func:`correctness`'s order, so they are a subset of any more accurate layer's); ``sentence_length``:
+    words per test sentence; ``seed`` picks which words are right (another fine-tuning seed: another seed);
+    ``tag_f1``: per-tag F1 per layer (tag -> ``[layers]``; default: NN and VB with the layer's accuracy).
+    """
     c = correctness(acc, n_words, seed)
     mean = c.mean(-1)[0].tolist()
     ci = (1.96 * np.sqrt(np.asarray(mean) * (1 - np.asarray(mean)) / n_words)).tolist()
     layers = list(range(len(acc)))
+    tag_f1 = tag_f1 if tag_f1 is not None else {"NN": mean, "VB": mean}
+    tags = sorted(tag_f1)
+    support = [n_words // len(tags)] * len(tags)
+    support[0] += n_words - sum(support)
     labels = ["NN", "VB"]
+    lex = correctness([lexical], n_words, seed)[0, 0]
+    lengths = sentence_lengths(n_words, sentence_length)
     evaluation = {"layers": layers, "accuracy": mean, "n_words": n_words, "n_unseen_label_words": 0,
                   "unseen_labels": [], "label_names": labels}
     return LayerResult.model_validate({
@@ -77,7 +76,8 @@ def layer_record(model: str, variant: str, task: str, acc: list[float], words: s
                           "std": [0.0] * len(acc),
                           "bootstrap": {"accuracy": mean, "ci_low": [m - d for m, d in zip(mean, ci, strict=True)],
                                         "ci_high": [m + d for m, d in zip(mean, ci, strict=True)],
-                                        "n_words": n_words, "n_boot": 100, "alpha": 0.05, "seed": 0}},
+                                        "n_words": n_words, "n_sentences": len(lengths), "n_boot": 100,
+                                        "alpha": 0.05, "seed": 0, "bootstrap_unit": "sentence"}},
         "dev_accuracy": mean,
         "seed0": {"params": {"seed": 0}, "label_names": labels, "train_label_names": labels, "dev": evaluation,
                   "test": evaluation, "standardized": False,
@@ -85,15 +85,22 @@ def layer_record(model: str, variant: str, task: str, acc: list[float], words: s
                               "resident": True, "n_train": 10 * n_words}},
         "control": {"layers": layers, "task_accuracy": mean, "control_accuracy": [0.5] * len(acc),
                     "selectivity": [m - 0.5 for m in mean], "label_names": labels, "params": {"seed": 0},
-                    "control": {"seed": 0, "lowercase": False, "n_types": 100, "distribution": [0.5, 0.5]}},
+                    "control": {"seed": 0, "word_types": "uncased", "n_types": 100, "distribution": [0.5, 0.5]}},
         "n_test_words": n_words,
         "majority_baseline": {"label": "NN", "test_accuracy": 0.15},
+        "lexical_baseline": {"rule": "most frequent training tag per word form (tests/resultkit.py)",
+                             "ties": "first_seen", "word_types": "cased", "unseen_label": "NN",
+                             "dev_accuracy": float(lex.mean()), "test_accuracy": float(lex.mean()), "n_test_unseen": 0,
+                             "test_correct": PackedBits.encode(lex)},
         "test_correct": PackedCorrect.encode(c),
         "test_words_sha256": words_digest([f"w{i}" for i in range(n_words)], [words] * n_words),
+        "test_sentence_lengths": lengths,
+        "seeds_vary": "batch order (weights start at zero)",
+        "per_tag": {"labels": tags, "support": support,
+                    "f1": [[round(tag_f1[t][i], 4) for t in tags] for i in range(len(acc))]},
         "store": {"n_words": 12 * n_words, "n_layers": len(acc), "dim": 10, "aggregation": "last",
                   "splits": {"train": [0, 80], "dev": [80, 90], "test": [90, 100]}},
         "provenance": PROVENANCE,
-        **lexical_fields(lexical, n_words, sentence_length, seed),
     })
 
 
@@ -199,3 +206,10 @@ def offline_like(results: Path) -> None:
         write_neurons(results, "minilm", "hedge", task, [2, 3, 3, 3, 2, 2, 2])
     write_finetune(results, "minilm", "sentiment", 0.84)
     write_finetune(results, "minilm", "hedge", 0.71)
+
+
+def project(root: Path) -> Path:
+    """``root`` with the repository's claims.yaml and profiles (the report reads both)."""
+    shutil.copy(REPO / "claims.yaml", root / "claims.yaml")
+    shutil.copytree(REPO / "profiles", root / "profiles", dirs_exist_ok=True)
+    return root

@@ -69,6 +69,8 @@ def test_results_filters_and_pages(client, api_root: Path) -> None:  # noqa: ANN
     assert row["accuracy"] == committed.mean[4]
     assert row["delta"] == pytest.approx(committed.mean[4] - base.mean[4])
     assert row["ci_low"] <= row["accuracy"] <= row["ci_high"] and row["selectivity"] is not None
+    assert row["lexical_baseline"] == committed.lexical_baseline.test_accuracy and row["bootstrap_unit"] == "sentence"
+    assert row["headroom"] == pytest.approx(row["accuracy"] - row["lexical_baseline"])
     page = client.get("/v1/results?limit=10&offset=40").get_json()
     assert (page["total"], page["limit"], page["offset"], len(page["items"])) == (42, 10, 40, 2)
     assert client.get("/v1/results?variant=base").get_json()["items"][0]["delta"] is None

@@ -24,7 +24,7 @@ from resultkit import (
 from pipeline.analysis.claims import ONE_SEED, Options, evaluate_claims, proxy_reason
 from pipeline.analysis.intervals import Pair, delta_replicates, interval
 from pipeline.analysis.spec import SpecError, load_spec, spec_path
-from pipeline.records import ClaimVerdict, PackedCorrect, load_results
+from pipeline.records import ClaimVerdict, LayerResult, PackedCorrect, ResultsError, load_results
 
 REPO = Path(__file__).resolve().parents[1]
 SPEC = load_spec(spec_path(REPO))
@@ -50,9 +50,9 @@ def test_layer_record_sentence_ids_and_lexical() -> None:
     r = layer_record("m", "base", "pos-wsj", FLAT, n_words=25, sentence_length=10, lexical=0.8)
     np.testing.assert_array_equal(r.sentence_ids(), [0] * 10 + [1] * 10 + [2] * 5)
     assert r.lexical_correct().shape == (25,) and r.lexical_correct().sum() == 20
-    old = layer_record("m", "base", "pos-wsj", FLAT, lexical=None, sentence_length=None)
-    assert old.sentence_ids() is None and old.lexical_correct() is None
-    assert "lexical_baseline" not in old.to_json()  # older files keep their bytes
+    old = {k: v for k, v in r.to_json().items() if k not in ("lexical_baseline", "test_sentence_lengths")}
+    with pytest.raises(ResultsError, match="lexical_baseline"):  # an older file is refused with a re-run hint
+        LayerResult.from_json(old)
 
 
 # ---- offline-shaped results: C1 SUPPORTED, C2 units disagree, C3/C4 NOT_APPLICABLE, C5 gated ----------
@@ -97,17 +97,6 @@ def test_c1_verdicts(tmp_path: Path, acc: list[float], verdict: str) -> None:
     assert c1.verdict == verdict and c1.units[0]["verdict"] == verdict
     lo, hi = c1.units[0]["ci"]
     assert lo <= c1.units[0]["statistic"] <= hi and c1.min_detectable_effect >= 0
-
-
-def test_c1_not_applicable_without_lexical_baseline(tmp_path: Path) -> None:
-    write_layers(tmp_path, "minilm", "base", "pos-wsj", FLAT, lexical=None)
-    c1 = _claims(tmp_path)["C1"]
-    assert c1.verdict == "NOT_APPLICABLE" and "no lexical_baseline" in c1.reason
-
-
-def test_c1_not_applicable_without_sentence_ids(tmp_path: Path) -> None:
-    write_layers(tmp_path, "minilm", "base", "pos-wsj", FLAT, sentence_length=None)
-    assert "no test_sentence_lengths" in _claims(tmp_path)["C1"].reason
 
 
 def test_c1_dependent_units_count_once(tmp_path: Path) -> None:
@@ -162,10 +151,6 @@ def test_c2_verdicts(tmp_path: Path, ft: list[float], lexical: float, verdict: s
 def test_c2_not_applicable(tmp_path: Path) -> None:
     write_layers(tmp_path, "minilm", "base", "pos-wsj", FLAT)
     assert _claims(tmp_path)["C2"].verdict == "NOT_APPLICABLE"  # no fine-tuned variant
-    write_layers(tmp_path, "minilm", "base", "pos-wsj", FLAT, sentence_length=None)
-    write_layers(tmp_path, "minilm", "sentiment", "pos-wsj", DROP_TOP, sentence_length=None)
-    c2 = _claims(tmp_path)["C2"]
-    assert c2.verdict == "NOT_APPLICABLE" and "no test_sentence_lengths" in c2.reason
 
 
 def test_c2_different_test_words_not_applicable(tmp_path: Path) -> None:

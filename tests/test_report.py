@@ -5,11 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
-import shutil
 from pathlib import Path
 
 import pytest
-from resultkit import offline_like
+from resultkit import offline_like, project
 
 from pipeline.config import Params
 from pipeline.layout import ResultsLayout
@@ -17,13 +16,6 @@ from pipeline.records import SCHEMA_VERSION, ClaimsFile, MetricsFile, RunLog
 from pipeline.report import build_report, run_times
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def project(root: Path) -> Path:
-    """``root`` with the repository's claims.yaml and profiles (the report reads both)."""
-    shutil.copy(REPO / "claims.yaml", root / "claims.yaml")
-    shutil.copytree(REPO / "profiles", root / "profiles")
-    return root
 
 
 @pytest.fixture

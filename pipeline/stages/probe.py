@@ -1,4 +1,5 @@
-"""Stage ``probe``: layer-wise probes with seeds, bootstrap intervals and the control task."""
+"""Stage ``probe``: layer-wise probes with seeds, sentence-level bootstrap intervals, the control task, the
+lexical baseline and per-tag F1."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ import numpy as np
 from pipeline.atomic import atomic_dir
 from pipeline.config import Params
 from pipeline.layout import Layout
-from pipeline.records import LayerResult, PackedCorrect, Provenance, RunLog, words_digest
+from pipeline.records import LayerResult, PackedBits, PackedCorrect, Provenance, RunLog, words_digest
 from pipeline.stages.common import open_store, probe_kwargs
+from pipeline.store import StoreError
 
 if TYPE_CHECKING:
     from pipeline.probing.linear import LinearProbe
@@ -22,6 +24,12 @@ if TYPE_CHECKING:
     from pipeline.store import ActivationStore
 
 log = logging.getLogger(__name__)
+
+#: What the probe seeds vary: probe weights start at zero (pipeline.probing.solver), so only the order of
+#: the training batches depends on the seed.
+SEEDS_VARY = "batch order (weights start at zero)"
+#: How the lexical baseline breaks ties (claims.yaml P4: the tag seen first in training order).
+LEXICAL_TIES = "first_seen"
 
 
 def probe(params: Params, root: Path, model_name: str, variant: str, task: str) -> Path:
@@ -32,30 +40,36 @@ def probe(params: Params, root: Path, model_name: str, variant: str, task: str) 
     and the run log ``results/runs/probe/<model>-<variant>-<task>.json``.
     """
     from pipeline.probing.solver import SolverConfig
-    from pipeline.stats.bootstrap import accuracy_over_seeds
 
     lay = Layout.of(params, root).results
     st = open_store(params, root, model_name, variant, task)
+    uncased = store_uncased(st)
     seeds = params.probe.seeds
     config = SolverConfig(**probe_kwargs(params), seed=seeds[0])
     t0 = time.perf_counter()
     trained, first = layer_probe(st, config)
     correct = seed_correct(st, seeds, config, trained)
     unc = {"layers": trained.layer_ids, "seeds": [int(s) for s in seeds],
-           **accuracy_over_seeds(correct, n_boot=params.probe.n_boot, seed=params.seed),
+           **accuracy_over_seeds(correct, st.sentence_ids("test"), n_boot=params.probe.n_boot, seed=params.seed),
            "label_names": list(st.label_names)}
     test = st.split_rows("test")
     test_labels = [st.label_names[i] for i in st.labels[test]]
-    control = control_task(st, config, first["test"]["accuracy"]) if params.probe.control_task else None
+    control = control_task(st, config, first["test"]["accuracy"], uncased=uncased) \
+        if params.probe.control_task else None
     fit_seconds = first["history"].get("seconds")
+    s0, s1 = st.splits["test"]
     result = LayerResult.model_validate({
         "model": model_name, "variant": variant, "task": task, "layers": unc["layers"],
         "test_accuracy": unc, "dev_accuracy": first["dev"]["accuracy"],
         "seed0": {**first, "history": {k: v for k, v in first["history"].items() if k != "seconds"}},
         "control": control, "n_test_words": int(test.stop - test.start),
         "majority_baseline": majority_baseline(st),
+        "lexical_baseline": lexical_baseline(st),
         "test_correct": PackedCorrect.encode(correct),
         "test_words_sha256": words_digest(st.flat_words()[test], test_labels),
+        "test_sentence_lengths": np.diff(st.offsets[s0:s1 + 1]).tolist(),
+        "seeds_vary": SEEDS_VARY,
+        "per_tag": per_tag(st, trained),
         "store": {k: st.meta[k] for k in ("n_words", "n_layers", "dim", "aggregation", "splits")},
         "provenance": Provenance.collect(params.probe.model_dump(mode="json"), params.seed),
     })
@@ -115,19 +129,23 @@ def seed_correct(st: ActivationStore, seeds: list[int], config: SolverConfig,
 
 
 def control_task(st: ActivationStore, config: SolverConfig, task_accuracy: list[float],
-                 lowercase: bool = False) -> dict[str, Any]:
+                 uncased: bool = False) -> dict[str, Any]:
     """Layer probes on the control task of store ``st`` (seed ``config.seed``) and their selectivity per layer.
 
     The control labels use the training split's label distribution; ``config`` should be the task probe's
-    and ``task_accuracy`` its test accuracy per layer. JSON-friendly.
+    and ``task_accuracy`` its test accuracy per layer. Word types follow the tokenizer: ``uncased`` folds
+    them as an uncased BERT tokenizer does (:func:`pipeline.stats.lexical.normalise_word`), so ``The`` and
+    ``the`` are one type with one control label. JSON-friendly.
     """
     from pipeline.probing.control import control_labels, label_distribution, selectivity
     from pipeline.probing.solver import fit
     from pipeline.probing.views import PerLayer
+    from pipeline.stats.lexical import normalise_word
 
     words = st.flat_words()
+    types = [normalise_word(w, uncased=True) for w in words] if uncased else words
     dist = label_distribution(st.split("train")[1], len(st.label_names))
-    ctrl = control_labels(words, dist, seed=config.seed, lowercase=lowercase)
+    ctrl = control_labels(types, dist, seed=config.seed)
     data = {s: (st.split(s)[0], ctrl[st.split_rows(s)]) for s in ("train", "dev", "test")}
     view = PerLayer()
     probe, _ = fit(*data["train"], *data["dev"], view=view, config=config, label_names=st.label_names)
@@ -137,8 +155,8 @@ def control_task(st: ActivationStore, config: SolverConfig, task_accuracy: list[
         "task_accuracy": task_accuracy,
         "control_accuracy": control_test["accuracy"],
         "selectivity": selectivity(task_accuracy, control_test["accuracy"]),
-        "control": {"seed": config.seed, "lowercase": lowercase, "n_types": len(set(
-            (w.lower() if lowercase else w) for w in words)), "distribution": dist.tolist()},
+        "control": {"seed": config.seed, "word_types": "uncased" if uncased else "cased", "n_types": len(set(types)),
+                    "distribution": dist.tolist()},
         "label_names": list(st.label_names),
         "params": {**config.to_dict(), **view.to_json()},
     }
@@ -149,3 +167,71 @@ def majority_baseline(st: ActivationStore) -> dict[str, Any]:
     train, test = st.split("train")[1], st.split("test")[1]
     top = int(np.bincount(train, minlength=len(st.label_names)).argmax())
     return {"label": st.label_names[top], "test_accuracy": float((test == top).mean())}
+
+
+def store_uncased(st: ActivationStore) -> bool:
+    """Whether the store's model has an uncased tokenizer (``meta.json``'s ``tokenizer_uncased``, written
+    by the extract stage)."""
+    flag = st.meta.get("tokenizer_uncased")
+    if not isinstance(flag, bool):
+        raise StoreError(f"{st.path}/meta.json does not say whether the tokenizer is uncased (tokenizer_uncased); "
+                         "the store predates that field",
+                         "Re-run the extract stage for this store: dvc repro extract")
+    return flag
+
+
+def accuracy_over_seeds(correct: np.ndarray, sentence_ids: np.ndarray, n_boot: int = 1000, alpha: float = 0.05,
+                        seed: int = 0) -> dict[str, Any]:
+    """Per-seed test accuracy, its mean and sample std per layer, and a sentence-level (cluster) bootstrap
+    interval of the seed-averaged accuracy (JSON-friendly).
+
+    correct: ``bool [seeds, layers, words]``, each seed's probes on the same test words; sentence_ids:
+    ``int [words]``, the test sentence of each word (:meth:`ActivationStore.sentence_ids`).
+    """
+    from pipeline.stats.resample import BOOTSTRAP_UNIT, cluster_bootstrap, percentile_interval
+
+    c = np.asarray(correct)
+    acc = c.mean(-1)  # [seeds, layers]
+    averaged = c.mean(0)  # [layers, words]
+    lo, hi = percentile_interval(cluster_bootstrap(averaged, sentence_ids, n_boot=n_boot, seed=seed), alpha)
+    ci = {"accuracy": averaged.mean(1).tolist(), "ci_low": lo.tolist(), "ci_high": hi.tolist(),
+          "n_words": int(c.shape[-1]), "n_sentences": int(np.unique(sentence_ids).shape[0]), "n_boot": int(n_boot),
+          "alpha": float(alpha), "seed": int(seed), "bootstrap_unit": BOOTSTRAP_UNIT}
+    return {"per_seed": acc.tolist(), "mean": acc.mean(0).tolist(),
+            "std": (acc.std(0, ddof=1) if len(c) > 1 else 0 * acc[0]).tolist(), "bootstrap": ci}
+
+
+def lexical_baseline(st: ActivationStore) -> dict[str, Any]:
+    """The lexical baseline of store ``st`` (claims.yaml P4): each word form's most frequent training tag
+    (forms as written, ties to the tag seen first in training), unseen forms the majority training tag;
+    its dev and test accuracy and its test correctness ``bool [test words]`` packed. JSON-friendly."""
+    from pipeline.stats.lexical import fit_lexical
+
+    words = st.flat_words()
+    train = st.split_rows("train")
+    model = fit_lexical(words[train], st.labels[train], normalise=None, ties=LEXICAL_TIES)
+    scores = {}
+    for split in ("dev", "test"):
+        rows = st.split_rows(split)
+        scores[split] = model.predict(words[rows]) == st.labels[rows]
+    test_words = words[st.split_rows("test")]
+    unseen = st.label_names[model.majority]
+    return {"rule": "the most frequent training tag of each word form as written (cased); ties: the tag seen first "
+                    f"in training order; unseen forms: the majority training tag ({unseen})",
+            "ties": LEXICAL_TIES, "word_types": "cased", "unseen_label": unseen,
+            "dev_accuracy": float(scores["dev"].mean()) if scores["dev"].size else float("nan"),
+            "test_accuracy": float(scores["test"].mean()),
+            "n_test_unseen": int((~model.seen(test_words)).sum()),
+            "test_correct": PackedBits.encode(scores["test"])}
+
+
+def per_tag(st: ActivationStore, probe: LinearProbe, digits: int = 4) -> dict[str, Any]:
+    """Per-tag F1 on the test split of ``probe`` (one per layer) over the store's labels, rounded to
+    ``digits``: ``{labels, support int [labels], f1 [layers][labels]}``."""
+    from pipeline.stats.tags import per_tag_scores
+
+    X, y = st.split("test")
+    predicted = np.asarray(probe.predict(X)).T  # [layers, words]: the store's label ids
+    scores = per_tag_scores(predicted.astype(np.int64), y.astype(np.int64), len(st.label_names))
+    return {"labels": list(st.label_names), "support": scores.support.tolist(),
+            "f1": np.round(scores.f1, digits).tolist()}
