@@ -120,7 +120,8 @@ def _claims_section(claims: ClaimsFile, spec: Spec) -> list[str]:
             L += ["- Salience of the ranking (P8): " + ("; ".join(sal) if sal else "no unit") + "."]
         L += ["- Independent units: " + ("; ".join(f"{g} = {', '.join(d['members'])} ({d['verdict']})"
                                                  for g, d in c.independent_units.items()) or "none") + "."]
-        L += [f"- {t}." for t in c.trust if not t.startswith("proxy verdict")]
+        shown = ("proxy verdict", "units sharing their sentences", "power:")  # said above already
+        L += [f"- {t}." for t in c.trust if not t.startswith(shown)]
         L += [""]
     L += ["### Specification changelog", ""]
     L += [f"- **{e.date}**: {e.change} *Seen at the time:* {e.seen}" for e in spec.changelog]
