@@ -157,7 +157,19 @@ class NeuronParams(_Strict):
     ratio: float = Field(0.99, gt=0, le=1,
                          description="minimal set: smallest top-k whose dev accuracy >= ratio * the oracle's")
     search_stride: int = Field(100, ge=1, description="NeuroX's percentage sweep for the global neuron ordering")
-    seed: int = 0
+    seed: int = Field(0, description="probe seed of the top-k / random-set probes, and of the word subsample")
+    oracle_seeds: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4], min_length=1,
+                                    description="the oracle is fit once per seed; rankings and C5 per seed")
+    grid_step: float = Field(0.01, gt=0, le=1, description="minimal set: grid of k every step x the neurons")
+    grid_seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1,
+                                  description="probe seeds averaged at every grid point (k's spread over them)")
+    grid_block: int = Field(10, ge=1, description="grid points trained per batched program (scan stops early)")
+    grid_max_share: float = Field(0.5, gt=0, le=1, description="k cap of the scan: this share of the neurons")
+    n_random: int = Field(100, ge=100, description="salience: random k-sets probed and ablated")
+    alpha: float = Field(0.05, gt=0, lt=1, description="salience: top-k outside the random sets' 1-alpha range")
+    train_words: Optional[int] = Field(4000, ge=1, description="seeded subsample of training words for the "
+                                                               "oracle, grid and subset probes (null: all)")
+    epochs: int = Field(4, ge=1, description="epochs of every probe of the neuron analysis (best dev kept)")
 
 
 class Params(_Strict):

@@ -357,7 +357,6 @@ class LayerResult(Record):
     """One probe-stage result: a model variant's per-layer test accuracy on one probing task."""
 
     STAGE: ClassVar[str] = "the probe stage"
-    OMIT_IF_NONE: ClassVar[frozenset[str]] = frozenset({"lexical_baseline", "test_sentence_lengths", "per_tag"})
     model: str
     variant: str
     task: str
@@ -490,42 +489,128 @@ class Ablation(_Part):
     zero_random: SplitScores
 
 
-class RandomAccuracy(_Part):
-    """Accuracy of probes on random k-sets: mean and the 95% range of the random sets (``ci_low``,
-    ``ci_high``); optionally the interval of the mean."""
+class OracleSeeds(_Part):
+    """The oracle refit once per probe seed (the analysis recipe): accuracy per seed."""
+
+    seeds: tuple[int, ...]
+    dev: tuple[float, ...]
+    test: tuple[float, ...]
+
+
+class GridPoint(_Part):
+    """One scanned k: dev accuracy of the top-k probe, mean and std over the grid seeds."""
+
+    k: int
+    dev_mean: float
+    dev_std: float
+
+
+class KSpread(_Part):
+    """Smallest and largest of the grid seeds' own k."""
+
+    min: int
+    max: int
+
+
+class GridScan(_Part):
+    """The minimal set by a grid scan on the seed-0 raw ranking: smallest grid k whose seed-mean dev accuracy
+    reaches ``target`` (``ratio`` x the oracles' mean dev accuracy); ``seed_k``: each grid seed's own k
+    (``None``: never reached within the scan), ``k_spread``: their range (``None`` if a seed did not reach)."""
+
+    k: int
+    reached: bool
+    target: float
+    ratio: float
+    oracle_dev: float
+    step: float
+    max_k: int
+    seeds: tuple[int, ...]
+    curve: tuple[GridPoint, ...]
+    seed_k: tuple[int | None, ...]
+    k_spread: KSpread | None
+    scanned: int
+
+
+class RankingLayers(_Part):
+    """Where one ranking's top-k lies, per oracle seed: ``mean_layer [seeds]``, ``counts [seeds][layers]``."""
+
+    mean_layer: tuple[float, ...]
+    counts: tuple[tuple[int, ...], ...]
+
+
+class RankingAgreement(_Part):
+    """Raw against standardised top-k: shared share and mean-layer difference (standardised - raw), mean over
+    oracle seeds and per seed."""
+
+    overlap: float
+    mean_layer_diff: float
+    overlap_per_seed: tuple[float, ...]
+    mean_layer_diff_per_seed: tuple[float, ...]
+
+
+class LayerShift(_Part):
+    """C5's statistic: the top-k's mean layer and count per layer for both rankings, per oracle seed."""
+
+    k: int
+    oracle_seeds: tuple[int, ...]
+    raw: RankingLayers
+    standardised: RankingLayers
+    agreement: RankingAgreement
+
+
+class RandomInterval(_Part):
+    """Accuracy of the random k-sets: mean, the ``alpha/2``..``1-alpha/2`` quantiles, the mean's normal CI."""
 
     mean: float
     ci_low: float
     ci_high: float
-    mean_ci_low: float | None = None
-    mean_ci_high: float | None = None
+    mean_ci_low: float
+    mean_ci_high: float
+
+
+class AblationSalience(_Part):
+    """Top-k zeroed in the oracle against random k-sets zeroed (test accuracy, mean over oracle seeds)."""
+
+    topk_accuracy: float
+    topk_accuracy_per_seed: tuple[float, ...]
+    random_accuracy: RandomInterval
+    salient: bool
+    reason: str
+
+
+class SalienceRecipe(_Part):
+    """The probe recipe of the neuron analysis: training words used and epochs."""
+
+    train_words: int
+    epochs: int
 
 
 class Salience(_Part):
-    """Does the ranking carry information (claims.yaml P8)? Top-k against ``n_random`` random k-sets;
-    ``salient`` is the gate's outcome (selection and ablation)."""
+    """The salience gate of the seed-0 raw ranking's size k: a probe retrained on each oracle seed's top-k
+    against ``n_random`` random k-sets (test accuracy, top-k averaged over oracle seeds), and the ablation
+    test. ``salient`` only if both are; ``reason`` says which failed."""
 
     n_random: int
+    k: int
+    alpha: float
     topk_accuracy: float
-    random_accuracy: RandomAccuracy
+    topk_accuracy_per_seed: tuple[float, ...]
+    random_accuracy: RandomInterval
+    selection_salient: bool
     salient: bool
-    alpha: float | None = None
-    reason: str | None = None
-    ablation: dict[str, Any] | None = None
-
-
-class RankingSeeds(_Part):
-    """A ranking's minimal set over oracle seeds: size and mean layer index per seed."""
-
-    k: tuple[int, ...]
-    mean_layer: tuple[float, ...]
+    ablation: AblationSalience
+    reason: str
+    recipe: SalienceRecipe
 
 
 class NeuronResult(Record):
-    """One neurons-stage result: LCA ranking and the minimal neuron set of a model variant on one task."""
+    """One neurons-stage result: LCA ranking and the minimal neuron set of a model variant on one task.
+
+    The legacy blocks (``oracle``, ``ordering``, ``minimal_set``, ``baselines``, ``ablation``) are oracle seed 0's,
+    under the analysis recipe; ``oracle_seeds``, ``grid_scan``, ``layer_shift`` and ``salience`` hold the
+    salience-gated analysis (every oracle seed, both rankings)."""
 
     STAGE: ClassVar[str] = "the neurons stage"
-    OMIT_IF_NONE: ClassVar[frozenset[str]] = frozenset({"salience", "rankings"})
     model: str
     variant: str
     task: str
@@ -542,11 +627,11 @@ class NeuronResult(Record):
     minimal_set: MinimalSet
     baselines: NeuronBaselines
     ablation: Ablation
+    oracle_seeds: OracleSeeds
+    grid_scan: GridScan
+    layer_shift: LayerShift
+    salience: Salience
     provenance: Provenance
-    #: optional until the neurons stage writes them: the salience gate, and the minimal set per oracle seed
-    #: under each ranking (``raw``: |w|; ``standardised``: |w| times the neuron's std)
-    salience: Salience | None = None
-    rankings: dict[str, RankingSeeds] | None = None
 
     @property
     def key(self) -> Key:
@@ -838,8 +923,9 @@ __all__ = [
     "SCHEMA_VERSION", "ResultsError", "Record", "Provenance", "SplitScores", "PackedCorrect", "PackedBits",
     "words_digest", "Bootstrap", "SeedAccuracy", "Evaluation", "FitHistory", "ProbeRun", "ControlSpec",
     "ControlResult", "MajorityTag", "LexicalBaseline", "PerTag", "StoreSummary", "LayerResult", "LayerSpread",
-    "NeuronSet", "MinimalSet", "NeuronBaselines", "Ablation", "RandomAccuracy", "Salience", "RankingSeeds",
-    "NeuronResult", "MajorityScores", "FinetuneResult", "VerdictName", "ClaimVerdict", "ClaimsFile",
+    "NeuronSet", "MinimalSet", "NeuronBaselines", "Ablation", "OracleSeeds", "GridPoint", "KSpread", "GridScan",
+    "RankingLayers", "RankingAgreement", "LayerShift", "RandomInterval", "AblationSalience", "SalienceRecipe",
+    "Salience", "NeuronResult", "MajorityScores", "FinetuneResult", "VerdictName", "ClaimVerdict", "ClaimsFile",
     "VariantMetrics", "MetricsFile", "RunLog", "read_run_log", "read_run_logs", "Results", "load_results",
     "read_claims",
 ]

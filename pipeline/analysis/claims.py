@@ -281,9 +281,6 @@ def _c4_missing(c: ClaimSpec, res: Results) -> str:
 def salience_problem(n: NeuronResult) -> str | None:
     """P8: why the ranking of ``n`` is not established as salient, or None when it is."""
     s = n.salience
-    if s is None:
-        return (f"salience not established (needs >= {MIN_RANDOM_SETS} random k-sets; this result has none): "
-                f"{'/'.join(n.key)}")
     if s.n_random < MIN_RANDOM_SETS:
         return (f"salience not established (needs >= {MIN_RANDOM_SETS} random k-sets; this result has "
                 f"{s.n_random}): {'/'.join(n.key)}")
@@ -294,19 +291,18 @@ def salience_problem(n: NeuronResult) -> str | None:
     return None
 
 
-def _salience_numbers(n: NeuronResult) -> dict[str, Any] | None:
+def _salience_numbers(n: NeuronResult) -> dict[str, Any]:
     s = n.salience
-    return None if s is None else {"n_random": s.n_random, "topk_accuracy": s.topk_accuracy,
-                                   "random_accuracy": s.random_accuracy.model_dump(), "salient": s.salient}
+    return {"n_random": s.n_random, "k": s.k, "topk_accuracy": s.topk_accuracy,
+            "random_accuracy": s.random_accuracy.model_dump(), "selection_salient": s.selection_salient,
+            "ablation_salient": s.ablation.salient, "salient": s.salient}
 
 
 def _shift(base: NeuronResult, fts: list[NeuronResult], ranking: str, n_boot: int,
            rng: np.random.Generator) -> tuple[float, np.ndarray] | str:
     """Mean-layer shift (fine-tuned minus base) under ``ranking`` and its replicates ``float [n_boot]``:
     fine-tuning seeds resampled, then oracle seeds of each result; or why it cannot be computed."""
-    sets = [r.rankings.get(ranking) if r.rankings else None for r in [base, *fts]]
-    if any(s is None for s in sets):
-        return f"no {ranking} ranking over oracle seeds in the neuron results"
+    sets = [getattr(r.layer_shift, ranking) for r in [base, *fts]]
     if any(len(s.mean_layer) < 2 for s in sets):
         return f"the {ranking} ranking has fewer than 2 oracle seeds: no interval over oracle seeds"
     b, f = np.asarray(sets[0].mean_layer), [np.asarray(s.mean_layer) for s in sets[1:]]
