@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from archives import tar_gz
 
 from pipeline import resources
 from pipeline.data import (
@@ -137,24 +138,11 @@ def test_conll2010_format_errors() -> None:
         sentence.parse_conll2010_csv(b'\xef\xbb\xbf"1","ok"\r\n"0","bad label"\r\n', "hedge.csv")
 
 
-def _tar_gz(members: dict[str, bytes]) -> bytes:
-    import io
-    import tarfile
-
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
 def test_pinned_member_hash_is_checked(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """A package whose member is not the pinned one (here: the movie snippets) is refused on read."""
-    inner = _tar_gz({members.MOVIE_MEMBER: b"not the movie file"})
+    inner = tar_gz({members.MOVIE_MEMBER: b"not the movie file"})
     outer = tmp_path / "vaderSentiment-3.3.2.tar.gz"
-    outer.write_bytes(_tar_gz({members.VADER_TARBALL: inner}))
+    outer.write_bytes(tar_gz({members.VADER_TARBALL: inner}))
     monkeypatch.setattr(resources, "fetch", lambda *a, **k: outer)
     with pytest.raises(ResourceError, match="hash mismatch"):
         load_sentence_task("sentiment")

@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from archives import tar_gz
 
 from pipeline import resources
 from pipeline.errors import ResourceError
@@ -18,16 +19,6 @@ from pipeline.resources import Archive, Resource
 
 def _res(tmp: Path, data: bytes, filename: str = "pkg-1.0.tar.gz", client: str = "pip-sdist") -> Resource:
     return Resource("fake", client, "pkg", "1.0", filename, hashlib.sha256(data).hexdigest(), "test", "fake")  # type: ignore[arg-type]
-
-
-def _tar(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
 
 
 def test_every_declared_resource_is_pinned() -> None:
@@ -39,7 +30,7 @@ def test_every_declared_resource_is_pinned() -> None:
 
 
 def test_cached_file_with_right_hash_is_used_without_download(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    data = _tar({"a/b.txt": b"hello"})
+    data = tar_gz({"a/b.txt": b"hello"})
     res = _res(tmp_path, data)
     (tmp_path / "downloads").mkdir()
     (tmp_path / "downloads" / res.filename).write_bytes(data)
@@ -112,8 +103,8 @@ def test_unsafe_member_names_are_refused(name: str) -> None:
 
 
 def test_archive_reads_members_one_by_one_and_nested(tmp_path: Path) -> None:
-    inner = _tar({"inner/data.txt": b"deep"})
-    outer = _tar({"pkg/x.txt": b"top", "pkg/inner.tar.gz": inner})
+    inner = tar_gz({"inner/data.txt": b"deep"})
+    outer = tar_gz({"pkg/x.txt": b"top", "pkg/inner.tar.gz": inner})
     res = _res(tmp_path, outer)
     (tmp_path / "downloads").mkdir()
     (tmp_path / "downloads" / res.filename).write_bytes(outer)
