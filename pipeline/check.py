@@ -145,7 +145,7 @@ def compare(baseline: dict[str, Any], metrics: dict[str, float], claims: dict[st
         now = claims.get(cid, "MISSING")
         status = ("REGRESSION" if base == "SUPPORTED" and now != "SUPPORTED"
                   else "improved" if now == "SUPPORTED" != base else "ok")
-        rows.append(Row(f"claim {cid}", base, now, "-" if now == base else "changed", "SUPPORTED stays", status))
+        rows.append(Row(f"claim {cid}", base, now, "-" if now == base else "changed", "SUPPORTED must stay", status))
     return rows
 
 
