@@ -158,7 +158,7 @@ def provenance() -> Response:
 @probe_bp.post("/v1/probe")
 @probe_bp.input(ProbeIn, arg_name="body")
 @probe_bp.output(ProbeOut)
-@probe_bp.doc(summary="What each layer's probe thinks each word is, per variant, with the top-k salient neurons",
+@probe_bp.doc(summary="What each layer's probe thinks each word is, per variant, with the top-k LCA-ranked neurons",
               responses={413: "Body too large", 415: "Not JSON", 422: "Invalid input", 429: "Rate limited",
                          503: "Busy, timed out, or the model is not on this server"})
 def probe(body: ProbeIn) -> Response:

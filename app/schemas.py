@@ -29,7 +29,8 @@ class ProbeIn(_In):
     variants: Optional[list[str]] = Field(None, min_length=1, max_length=32,
                                           description="default: base and every fine-tuned variant available")
     layers: Optional[list[int]] = Field(None, min_length=1, max_length=128, description="default: all layers")
-    top_k: int = Field(5, ge=0, le=1000, description="salient neurons (LCA ranking) returned per variant")
+    top_k: int = Field(5, ge=0, le=1000, description="top-ranked neurons (LCA ranking) returned per variant; "
+                                                     "claim C5 says whether the ranking is salient")
 
 
 class TagOut(BaseModel):
@@ -43,7 +44,7 @@ class LayerTagsOut(BaseModel):
 
 
 class NeuronOut(BaseModel):
-    rank: int = Field(description="1 = most salient in the LCA ranking")
+    rank: int = Field(description="1 = first in the LCA ranking")
     neuron: int = Field(description="flat id = layer * dim + unit")
     layer: int
     unit: int

@@ -24,7 +24,7 @@ class Settings(BaseModel):
     max_words: int = Field(128, ge=1, le=512, description="most words per probed sentence")
     max_word_chars: int = Field(64, ge=1, description="longest word accepted")
     max_sentence_chars: int = Field(4_000, ge=1, description="longest sentence string accepted")
-    max_top_k: int = Field(50, ge=0, le=1000, description="most salient neurons returned per variant")
+    max_top_k: int = Field(50, ge=0, le=1000, description="most top-ranked neurons (LCA ranking) returned per variant")
     max_page_size: int = Field(500, ge=1, description="most rows per results page")
     max_concurrent_probes: int = Field(2, ge=1, description="probe computations at once per worker (503 above)")
     probe_timeout_s: float = Field(20.0, gt=0, description="a probe still running after this answers 503")

@@ -162,7 +162,7 @@
     neuronsBox.textContent = "";
     var any = variants.some(function (v) { return v.neurons && v.neurons.length; });
     if (!any) { neuronsBox.hidden = true; return; }
-    neuronsBox.appendChild(el("h3", null, "Most salient neurons (layer:unit, LCA ranking)"));
+    neuronsBox.appendChild(el("h3", null, "Top-ranked neurons (layer:unit, LCA ranking; whether the ranking is salient: claim C5)"));
     var dl = el("dl");
     variants.forEach(function (v) {
       if (!v.neurons || !v.neurons.length) { return; }
