@@ -150,15 +150,18 @@ def neuron_layers(res: Results, model: str, out: Path) -> list[Path]:
             n = res.neurons[(model, v, t)]
             frac = np.asarray(n.counts, dtype=float) / max(1, n.k) * 100
             x = np.arange(len(frac)) + (i - (len(present) - 1) / 2) * width
+            gate = "salient" if n.salience.salient else "not salient"
             ax.bar(x, frac, width=width, color=_colour(variants.index(v)),
-                   label=f"{v} (k={n.k}, mean layer {n.mean_layer:.2f})")
+                   label=f"{v} (k={n.k}, mean layer {n.mean_layer:.2f}, {gate})")
         _label(ax, t, "share of minimal-set neurons (%)")
         ax.set_xticks(range(len(frac)))
         ax.grid(axis="y", alpha=0.3)
         ax.set_ylim(0, ax.get_ylim()[1] * 1.3)  # room for the legend above the bars
         ax.legend(frameon=False, fontsize=7, loc="upper right")
     return _finish(plt, fig, out, f"neurons-{model}",
-                   f"{model}: where the minimal neuron set lives, base vs fine-tuned")
+                   f"{model}: where the minimal neuron set lives, base vs fine-tuned\n"
+                   "(oracle seed 0, raw ranking; 'not salient': the top-k probes no better than random k-sets, "
+                   "so its place is no evidence)")
 
 
 def selectivity(res: Results, model: str, out: Path) -> list[Path]:

@@ -63,17 +63,11 @@ class Record(_Part):
 
     #: the stage that writes this kind of file (for the hint of a :class:`ResultsError`)
     STAGE: ClassVar[str] = "the stage that writes it"
-    #: optional fields left out of the file while None (so files written before they existed stay as they were)
-    OMIT_IF_NONE: ClassVar[frozenset[str]] = frozenset()
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object written to disk (NaN stays NaN, floats round-trip exactly)."""
-        data = self.model_dump(mode="json")
-        for name in self.OMIT_IF_NONE:
-            if data.get(name, 0) is None:
-                del data[name]
-        return data
+        return self.model_dump(mode="json")
 
     @classmethod
     def from_json(cls: type[R], data: Any, source: Path | str | None = None) -> R:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
 from pipeline.probing.inputs import ProbeInputError
-from pipeline.probing.lca import layer_distribution, lca, neuron_ordering, oracle_probe, smallest_k, top_neurons
+from pipeline.probing.lca import layer_distribution, neuron_ordering, oracle_probe, top_neurons
 from pipeline.probing.linear import LinearProbe
 from pipeline.probing.solver import SolverConfig
 from pipeline.probing.views import Concat
@@ -61,21 +59,6 @@ def test_ranking_rejects_bad_weights() -> None:
         neuron_ordering(np.array([[np.nan, 1.0], [0.0, 1.0]]))
 
 
-@pytest.mark.parametrize("seed", range(30))
-def test_smallest_k_equals_exhaustive_on_monotone_curves(seed: int) -> None:
-    rng = np.random.default_rng(seed)
-    n = int(rng.integers(1, 60))
-    curve = np.sort(rng.uniform(0, 1, n))  # non-decreasing accuracy at k = 1..n, with plateaus
-    curve = np.round(curve, 1)
-    target = float(rng.uniform(0, 1.1))
-    calls = []
-    res = smallest_k(lambda k: (calls.append(k), curve[k - 1])[1], target, range(1, n + 1))
-    hits = [k for k in range(1, n + 1) if curve[k - 1] >= target]
-    assert res["reached"] == bool(hits)
-    assert res["k"] == (hits[0] if hits else n)
-    assert len(calls) == len(set(calls)) <= int(np.ceil(np.log2(n))) + 2
-
-
 def blob_task(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """[n, 2 layers, 4 dims]: 4 classes = the signs of neurons 1 and 6; every other neuron is noise."""
     rng = np.random.default_rng(seed)
@@ -92,51 +75,11 @@ def blobs4() -> dict[str, np.ndarray]:
     return {"X": X[:600], "y": y[:600], "Xd": X[600:750], "yd": y[600:750], "Xt": X[750:], "yt": y[750:]}
 
 
-def test_minimal_set_search_matches_exhaustive_retraining(blobs4: dict) -> None:
-    """Binary search over k (retraining on top-k) returns the k of an exhaustive scan."""
-    d = blobs4
-    oracle = oracle_probe(d["X"], d["y"], d["Xd"], d["yd"], config=FAST)
-    ordering, _ = neuron_ordering(oracle.weights[0])
-    assert set(ordering[:2].tolist()) == {1, 6}  # the two informative neurons rank first
-
-    def acc(k: int) -> float:
-        p = oracle_probe(d["X"], d["y"], d["Xd"], d["yd"], neurons=np.sort(ordering[:k]), config=FAST)
-        return float(p.score(d["Xd"], d["yd"])[0])
-
-    curve = [acc(k) for k in range(1, 9)]
-    target = 0.99 * float(oracle.score(d["Xd"], d["yd"])[0])
-    exhaustive = next(k for k in range(1, 9) if curve[k - 1] >= target)
-    assert smallest_k(acc, target, range(1, 9))["k"] == exhaustive == 2
-
-
 def test_layer_distribution() -> None:
     d = layer_distribution([0, 1, 5, 9, 10, 11], dim=4, n_layers=3)
     assert d["counts"] == [2, 1, 3]
     assert d["fractions"] == pytest.approx([2 / 6, 1 / 6, 3 / 6])
     assert d["mean_layer"] == pytest.approx((0 * 2 + 1 * 1 + 2 * 3) / 6)
-
-
-def test_lca_end_to_end(blobs4: dict) -> None:
-    d = blobs4
-    res = lca(d["X"], d["y"], d["Xd"], d["yd"], d["Xt"], d["yt"], label_names=["a", "b", "c", "d"], config=FAST)
-    json.dumps(res)
-    ms = res["minimal_set"]
-    assert ms["k"] == 2 and sorted(ms["neurons"]) == [1, 6] and ms["reached"]
-    assert ms["layers"]["counts"] == [1, 1]
-    assert ms["accuracy"]["test"] >= 0.97
-    assert len(res["baselines"]["random"]["neurons"]) == len(res["baselines"]["bottom"]["neurons"]) == 2
-    assert res["baselines"]["bottom"]["neurons"] == res["ordering"][-2:]
-    assert res["baselines"]["bottom"]["accuracy"]["test"] < 0.5  # noise neurons only
-    assert res["ablation"]["zero_selected"]["test"] < 0.5 < res["oracle"]["test"]
-    assert res["label_names"] == ["a", "b", "c", "d"]
-    assert len(ms["evaluated"]) <= 5  # k = 8 (the oracle) + at most log2(8) + 1 retrains
-    assert res["params"]["ratio"] == 0.99 and res["params"]["epochs"] == FAST.epochs
-    assert "layout" not in res["params"] and "neurons" not in res["params"]
-
-
-def test_lca_rejects_bad_ratio(blobs4: dict) -> None:
-    with pytest.raises(ProbeInputError, match="ratio"):
-        lca(blobs4["X"], blobs4["y"], blobs4["Xd"], blobs4["yd"], blobs4["Xt"], blobs4["yt"], ratio=1.5)
 
 
 def test_oracle_is_one_layer_over_all_neurons(blobs4: dict) -> None:
