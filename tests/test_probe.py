@@ -25,7 +25,7 @@ from pipeline.probing.solver import (
 )
 from pipeline.probing.views import Ablated, Concat, PerLayer
 from pipeline.stages.probe import layer_probe, majority_baseline, seed_correct
-from pipeline.stats.bootstrap import accuracy_over_seeds
+from pipeline.stats.resample import accuracy_over_seeds
 from pipeline.store import ActivationStore, ActivationWriter
 
 FAST = SolverConfig(epochs=8, batch_size=64, lr=1e-2)
@@ -439,7 +439,7 @@ def test_seed_repeats_on_a_store(tmp_path: Path) -> None:
     cfg = SolverConfig(epochs=5, batch_size=64, lr=1e-2)
     correct = seed_correct(store, [0, 1], cfg)
     assert correct.shape == (2, 3, 100) and correct.dtype == bool
-    res = accuracy_over_seeds(correct, n_boot=200)
+    res = accuracy_over_seeds(correct, store.sentence_ids("test"), n_boot=200)
     assert len(res["per_seed"]) == 2
     assert res["bootstrap"]["ci_low"][1] <= res["mean"][1] <= res["bootstrap"]["ci_high"][1]
     assert res["mean"][1] > 0.9

@@ -40,6 +40,7 @@ def probe(params: Params, root: Path, model_name: str, variant: str, task: str) 
     and the run log ``results/runs/probe/<model>-<variant>-<task>.json``.
     """
     from pipeline.probing.solver import SolverConfig
+    from pipeline.stats.resample import accuracy_over_seeds
 
     lay = Layout.of(params, root).results
     st = open_store(params, root, model_name, variant, task)
@@ -178,27 +179,6 @@ def store_uncased(st: ActivationStore) -> bool:
                          "the store predates that field",
                          "Re-run the extract stage for this store: dvc repro extract")
     return flag
-
-
-def accuracy_over_seeds(correct: np.ndarray, sentence_ids: np.ndarray, n_boot: int = 1000, alpha: float = 0.05,
-                        seed: int = 0) -> dict[str, Any]:
-    """Per-seed test accuracy, its mean and sample std per layer, and a sentence-level (cluster) bootstrap
-    interval of the seed-averaged accuracy (JSON-friendly).
-
-    correct: ``bool [seeds, layers, words]``, each seed's probes on the same test words; sentence_ids:
-    ``int [words]``, the test sentence of each word (:meth:`ActivationStore.sentence_ids`).
-    """
-    from pipeline.stats.resample import BOOTSTRAP_UNIT, cluster_bootstrap, percentile_interval
-
-    c = np.asarray(correct)
-    acc = c.mean(-1)  # [seeds, layers]
-    averaged = c.mean(0)  # [layers, words]
-    lo, hi = percentile_interval(cluster_bootstrap(averaged, sentence_ids, n_boot=n_boot, seed=seed), alpha)
-    ci = {"accuracy": averaged.mean(1).tolist(), "ci_low": lo.tolist(), "ci_high": hi.tolist(),
-          "n_words": int(c.shape[-1]), "n_sentences": int(np.unique(sentence_ids).shape[0]), "n_boot": int(n_boot),
-          "alpha": float(alpha), "seed": int(seed), "bootstrap_unit": BOOTSTRAP_UNIT}
-    return {"per_seed": acc.tolist(), "mean": acc.mean(0).tolist(),
-            "std": (acc.std(0, ddof=1) if len(c) > 1 else 0 * acc[0]).tolist(), "bootstrap": ci}
 
 
 def lexical_baseline(st: ActivationStore) -> dict[str, Any]:

@@ -1,1 +1,1 @@
-"""Statistics of probe results: lexical baseline, sentence/hierarchical bootstrap, verdicts, per-tag scores."""
+"""Statistics of probe results: lexical baseline, sentence/hierarchical bootstrap, verdicts, tags, salience."""

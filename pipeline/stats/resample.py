@@ -206,3 +206,22 @@ def interval_record(estimate: Any, replicates: Any, alpha: float = 0.05, seed: i
     return {"estimate": est.tolist(), "ci_low": lo.tolist(), "ci_high": hi.tolist(),
             "n_boot": int(np.asarray(replicates).shape[0]), "alpha": float(alpha),
             "seed": None if seed is None else int(seed), "bootstrap_unit": BOOTSTRAP_UNIT}
+
+
+def accuracy_over_seeds(correct: np.ndarray, sentence_ids: np.ndarray, n_boot: int = 1000, alpha: float = 0.05,
+                        seed: int = 0) -> dict[str, Any]:
+    """Per-seed test accuracy, its mean and sample std per layer, and a sentence-level (cluster) bootstrap
+    interval of the seed-averaged accuracy (JSON-friendly).
+
+    correct: ``bool [seeds, layers, words]``, each seed's probes on the same test words; sentence_ids:
+    ``int [words]``, the test sentence of each word (``ActivationStore.sentence_ids``).
+    """
+    c = np.asarray(correct)
+    acc = c.mean(-1)  # [seeds, layers]
+    averaged = c.mean(0)  # [layers, words]
+    lo, hi = percentile_interval(cluster_bootstrap(averaged, sentence_ids, n_boot=n_boot, seed=seed), alpha)
+    ci = {"accuracy": averaged.mean(1).tolist(), "ci_low": lo.tolist(), "ci_high": hi.tolist(),
+          "n_words": int(c.shape[-1]), "n_sentences": int(np.unique(sentence_ids).shape[0]), "n_boot": int(n_boot),
+          "alpha": float(alpha), "seed": int(seed), "bootstrap_unit": BOOTSTRAP_UNIT}
+    return {"per_seed": acc.tolist(), "mean": acc.mean(0).tolist(),
+            "std": (acc.std(0, ddof=1) if len(c) > 1 else 0 * acc[0]).tolist(), "bootstrap": ci}
