@@ -28,20 +28,23 @@ def _parser() -> argparse.ArgumentParser:
     m = sub.add_parser("model", help="materialise a model's base weights (safetensors) under models/")
     m.add_argument("--model", required=True)
 
-    f = sub.add_parser("finetune", help="fine-tune a model's base weights on a sentence task -> models/MODEL/TASK")
+    f = sub.add_parser("finetune", help="fine-tune a model's base weights on a sentence task with one training seed "
+                                        "-> models/MODEL/TASK-seedSEED")
     f.add_argument("--model", required=True)
     f.add_argument("--task", required=True)
+    f.add_argument("--seed", type=int, help="training seed, one of finetune.seeds (default: the first)")
 
     e = sub.add_parser("extract", help="extract word-level activations into activations/MODEL/VARIANT/TASK")
     e.add_argument("--model", required=True)
-    e.add_argument("--variant", default="base")
+    e.add_argument("--variant", default="base", help="checkpoint: base or TASK-seedSEED (see checkpoints in params)")
     e.add_argument("--task", required=True)
 
     for name, text in (("probe", "layer-wise probes (+ seeds, bootstrap, control task) -> results/layers/"),
                        ("neurons", "neuron-level LCA: ranking, minimal set, per-layer spread -> results/neurons/")):
         q = sub.add_parser(name, help=text)
         q.add_argument("--model", required=True)
-        q.add_argument("--variant", default="base")
+        q.add_argument("--variant", default="base",
+                       help="checkpoint: base or TASK-seedSEED (see checkpoints in params)")
         q.add_argument("--task", required=True)
 
     sub.add_parser("report", help="evaluate the claims; write results/report.md, claims.json, metrics.json, plots/")
@@ -108,6 +111,12 @@ def _run(args: argparse.Namespace) -> int:
     params, root = load_checked(args.params)
     if args.cmd == "check":
         return _check(args, params, root)
+    if args.cmd in ("extract", "probe", "neurons") and args.variant not in params.checkpoints:
+        from pipeline.errors import ConfigError
+
+        raise ConfigError(f"--variant {args.variant!r} is not a checkpoint of this profile; choose one of "
+                          f"{params.checkpoints}", "Fine-tuned checkpoints are named TASK-seedSEED (variants x "
+                          "finetune.seeds in params.yaml).")
     if args.cmd == "prepare":
         from pipeline.stages.prepare import prepare
 
@@ -124,7 +133,7 @@ def _run(args: argparse.Namespace) -> int:
     elif args.cmd == "finetune":
         from pipeline.stages.finetune import finetune
 
-        finetune(params, root, args.model, args.task)
+        finetune(params, root, args.model, args.task, params.finetune.seeds[0] if args.seed is None else args.seed)
     elif args.cmd == "probe":
         from pipeline.stages.probe import probe
 

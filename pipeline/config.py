@@ -21,6 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipeline.errors import ConfigError
+from pipeline.variants import checkpoints
 
 #: Folder of the profile overlays, next to ``params.yaml``.
 PROFILES_DIR = "profiles"
@@ -72,10 +73,11 @@ class PrepareParams(_Strict):
 class FinetuneParams(_Strict):
     """Fine-tuning recipe. Defaults: the offline profile's; the paper's recipe is in ``profiles/paper.yaml``.
 
-    The offline recipe is sized to finish a task in about 1.5-2.5 minutes on a shared 2-core CPU (measured:
-    benchmarks/README-finetune.md). Differences from the paper's (HF ``run_glue``: 3 epochs, lr 5e-5, batch 8,
-    length 128): ONE epoch over at most 4,000 training examples (sentiment has 8,056; hedge's 2,366 are all
-    used); batch 16 with lr 1e-4 (twice the batch with twice the rate, the linear scaling rule, and half the
+    The offline recipe is sized so that three fine-tuning seeds of both tasks take about 6 minutes on a 2-core
+    CPU with bf16 (measured: benchmarks/README-finetune.md, "Budget for fine-tuning seeds"). Differences from
+    the paper's (HF ``run_glue``: 3 epochs, lr 5e-5, batch 8, length 128): ONE epoch over at most 2,000
+    training examples (sentiment has 8,056, hedge 2,366; 4,000 scored 1.3 test points more on sentiment, one
+    seed, at twice the time); bf16 autocast where the CPU has it (``mixed_precision: auto``); batch 16 with lr 1e-4 (twice the batch with twice the rate, the linear scaling rule, and half the
     optimiser steps); max length 64 (0.1 % of the snippets and 5 % of the hedge sentences reach 64 tokens);
     length-grouped batches (less padding); no per-epoch dev evaluation (one epoch leaves nothing to decide;
     dev is still scored at the end).
@@ -86,9 +88,11 @@ class FinetuneParams(_Strict):
     batch_size: int = Field(16, ge=1, le=4096)
     eval_batch_size: int = Field(64, ge=1, le=8192)
     max_length: int = Field(64, ge=8, le=4096, description="tokens per example (pairs: both texts)")
-    seed: int = Field(42, description="training seed (head init, data order, dropout)")
+    seeds: list[int] = Field(default_factory=lambda: [42, 43, 44], min_length=1,
+                             description="fine-tuning seeds (head init, data order, dropout): one model per seed, "
+                                         "each probed (checkpoint <task>-seed<N>)")
     split_seed: int = Field(42, description="seed of the offline splits and of GLUE's held-out dev")
-    max_train_examples: Optional[int] = Field(4000, ge=1, description="seeded cap on train examples (null: all)")
+    max_train_examples: Optional[int] = Field(2000, ge=1, description="seeded cap on train examples (null: all)")
     warmup_ratio: float = Field(0.0, ge=0, lt=1)
     weight_decay: float = Field(0.0, ge=0)
     eval_strategy: Literal["epoch", "steps", "no"] = Field("no", description="dev evaluation during training")
@@ -96,7 +100,8 @@ class FinetuneParams(_Strict):
     early_stopping_patience: Optional[int] = Field(None, ge=1, description="stop after N dev evals without gain")
     keep_best: bool = Field(False, description="end with the best dev state rather than the last")
     group_by_length: bool = Field(True, description="batch examples of similar length (faster on CPU)")
-    mixed_precision: Literal["auto", "no", "fp16", "bf16"] = Field("auto", description="auto: bf16/fp16 on CUDA")
+    mixed_precision: Literal["auto", "no", "fp16", "bf16"] = Field(
+        "auto", description="auto: bf16/fp16 on CUDA, bf16 on a CPU with native bf16, else no")
     tf32: Optional[bool] = Field(None, description="null: on with CUDA")
     full_determinism: Optional[bool] = Field(None, description="null: on CPU only")
     device: Optional[Literal["cpu", "cuda"]] = Field(None, description="null: cuda if available")
@@ -107,6 +112,13 @@ class FinetuneParams(_Strict):
     @classmethod
     def _yaml_no(cls, v: Any) -> Any:
         return "no" if v is False else v  # YAML 1.1 reads an unquoted `no` as false
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, v: list[int]) -> list[int]:
+        if len(set(v)) != len(v) or any(s < 0 for s in v):
+            raise ValueError(f"fine-tuning seeds {v} must be distinct non-negative integers")
+        return v
 
     @model_validator(mode="after")
     def _consistent(self) -> FinetuneParams:
@@ -182,6 +194,9 @@ class Params(_Strict):
     sentence_tasks: list[str] = Field(["sentiment", "hedge"], description="sentence tasks to fine-tune on")
     variants: list[str] = Field(["base", "sentiment", "hedge"],
                                 description="base = pre-trained, others = fine-tuned on that sentence task")
+    checkpoints: list[str] = Field(default_factory=list,
+                                   description="DERIVED from variants x finetune.seeds (do not edit): the models "
+                                               "probed, base and <task>-seed<N>")
     paths: Paths = Paths()
     prepare: PrepareParams = PrepareParams()
     finetune: FinetuneParams = FinetuneParams()
@@ -194,6 +209,13 @@ class Params(_Strict):
         bad = [v for v in self.variants if v != "base" and v not in self.sentence_tasks]
         if bad:
             raise ValueError(f"variants {bad} are neither 'base' nor one of sentence_tasks {self.sentence_tasks}")
+        derived = checkpoints(self.variants, self.finetune.seeds)
+        if not self.checkpoints:
+            object.__setattr__(self, "checkpoints", derived)  # frozen model: filled in once, while validating
+        elif self.checkpoints != derived:
+            raise ValueError(f"checkpoints {self.checkpoints} do not follow from variants {self.variants} and "
+                             f"finetune.seeds {self.finetune.seeds} (expected {derived}); the list is derived: "
+                             "drop it from the overlay, or regenerate params.yaml with python -m pipeline profile NAME")
         return self
 
 

@@ -19,8 +19,9 @@ from typing import Any
 
 from pipeline.config import Params
 
-#: Keys never listed: which profile a file holds is not a setting.
-SKIPPED = frozenset({"profile"})
+#: Keys never listed: which profile a file holds is not a setting, and ``checkpoints`` follows from
+#: ``variants`` and ``finetune.seeds`` (listed themselves where they differ).
+SKIPPED = frozenset({"profile", "checkpoints"})
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ Under ``results/`` (:class:`ResultsLayout`):
 
 - ``layers/<model>/<variant>/<task>.json``   probe stage, :class:`pipeline.records.LayerResult` (committed)
 - ``neurons/<model>/<variant>/<task>.json``  neurons stage, :class:`pipeline.records.NeuronResult` (committed)
-- ``finetune/<model>-<task>.json``           finetune stage, :class:`pipeline.records.FinetuneResult` (committed)
+- ``finetune/<model>-<task>-seed<N>.json``   finetune stage, :class:`pipeline.records.FinetuneResult` (committed)
 - ``claims.json``, ``metrics.json``, ``report.md``, ``plots/``   report stage (committed)
 - ``probes/<model>/<variant>/<task>/``      trained probes (a DVC output, not committed)
 - ``runs/<stage>/<name>.json``               run facts: timings, host (untracked, see :class:`pipeline.records.RunLog`)
@@ -50,9 +50,9 @@ class ResultsLayout:
         """The neurons stage's result of ``model``/``variant`` on probing task ``task``."""
         return self.root / "neurons" / _name(model, "model") / _name(variant, "variant") / f"{_name(task, 'task')}.json"
 
-    def finetune(self, model: str, task: str) -> Path:
-        """The finetune stage's result of ``model`` on sentence task ``task``."""
-        return self.root / "finetune" / f"{_name(model, 'model')}-{_name(task, 'task')}.json"
+    def finetune(self, model: str, variant: str) -> Path:
+        """The finetune stage's result of ``model``'s fine-tuned checkpoint ``variant`` (``<task>-seed<N>``)."""
+        return self.root / "finetune" / f"{_name(model, 'model')}-{_name(variant, 'variant')}.json"
 
     def probe_dir(self, model: str, variant: str, task: str) -> Path:
         """The trained probe (seed ``seeds[0]``) the API serves: ``probe.safetensors`` + ``probe.json``."""
@@ -152,7 +152,7 @@ class Layout:
         return self.root / self.paths.models
 
     def model_dir(self, model: str, variant: str) -> Path:
-        """Weights of ``model``'s ``variant`` (``base`` = pre-trained, else the fine-tuning task)."""
+        """Weights of ``model``'s checkpoint ``variant`` (``base`` = pre-trained, else ``<task>-seed<N>``)."""
         return self.models / _name(model, "model") / _name(variant, "variant")
 
     @property

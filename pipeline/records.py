@@ -4,7 +4,7 @@ One record per file (paths: :mod:`pipeline.layout`):
 
 - :class:`LayerResult`    ``results/layers/<model>/<variant>/<task>.json``  (probe stage)
 - :class:`NeuronResult`   ``results/neurons/<model>/<variant>/<task>.json`` (neurons stage)
-- :class:`FinetuneResult` ``results/finetune/<model>-<task>.json``          (finetune stage)
+- :class:`FinetuneResult` ``results/finetune/<model>-<task>-seed<N>.json``          (finetune stage)
 - :class:`ClaimsFile`     ``results/claims.json``, :class:`MetricsFile` ``results/metrics.json`` (report stage)
 - :class:`RunLog`         ``results/runs/<stage>/<name>.json``  run facts: timings and host (untracked)
 
@@ -40,8 +40,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, mo
 
 from pipeline.errors import LingShiftError
 from pipeline.layout import Key, ResultsLayout
+from pipeline.variants import group
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Facts of the machine, not of the inputs: never part of a committed record (see RunLog).
 HOST_KEYS = frozenset({"platform", "hostname", "cpu", "cpu_count"})
 
@@ -675,10 +676,13 @@ class MajorityScores(_Part):
 
 
 class FinetuneResult(Record):
-    """One fine-tuning result: the variant's scores on its sentence task (``scores``: split -> metric -> value)."""
+    """One fine-tuning run: checkpoint ``variant`` (``<task>-seed<seed>``) and its scores on its sentence task
+    (``scores``: split -> metric -> value)."""
 
     STAGE: ClassVar[str] = "the finetune stage"
     model: str
+    variant: str
+    seed: int
     task: str
     kind: str
     base: str
@@ -695,7 +699,8 @@ class FinetuneResult(Record):
 
     @property
     def key(self) -> tuple[str, str]:
-        return (self.model, self.task)
+        """(model, checkpoint name)."""
+        return (self.model, self.variant)
 
     @property
     def metric(self) -> str:
@@ -706,7 +711,7 @@ class FinetuneResult(Record):
         """``test``, or the first of several test splits (MNLI: ``test_matched``)."""
         tests = sorted(s for s in self.scores if s.startswith("test"))
         if not tests:
-            raise ResultsError(f"fine-tuning result {self.model}-{self.task} has no test scores",
+            raise ResultsError(f"fine-tuning result {self.model}-{self.variant} has no test scores",
                                "Re-run: dvc repro finetune")
         return "test" if "test" in tests else tests[0]
 
@@ -859,6 +864,16 @@ class Results:
     def tasks(self, model: str | None = None) -> list[str]:
         return sorted({k[2] for k in self.layers if model is None or k[0] == model})
 
+    def by_variant(self, model: str) -> dict[str, list[str]]:
+        """``model``'s checkpoints grouped by variant (``{"base": ["base"], "sentiment": ["sentiment-seed42",
+        ...]}``), ``base`` first, each group in seed order (:func:`pipeline.variants.group`)."""
+        return group(self.variants(model))
+
+    def seed_layers(self, model: str, variant: str, task: str) -> list[LayerResult]:
+        """The layer results of every fine-tuning seed of ``variant`` (or ``[base]``) on ``task``, in seed order."""
+        return [self.layers[(model, c, task)] for c in self.by_variant(model).get(variant, [])
+                if (model, c, task) in self.layers]
+
 
 def _check_key(path: Path, key: tuple[str, ...], got: tuple[str, ...], what: str) -> None:
     if key != got:
@@ -891,7 +906,7 @@ def load_results(root: Path | str, models: Sequence[str] | None = None, variants
             res.neurons[key] = n
     for f in lay.finetune_files():
         ft = FinetuneResult.read(f)
-        _check_key(f, (f.stem,), (f"{ft.model}-{ft.task}",), "fine-tuning result")
+        _check_key(f, (f.stem,), (f"{ft.model}-{ft.variant}",), "fine-tuning result")
         if (models is None or ft.model in models) and (sentence_tasks is None or ft.task in sentence_tasks):
             res.finetune[ft.key] = ft
     return res

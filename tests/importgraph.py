@@ -40,6 +40,7 @@ EXEMPT: dict[str, str] = {
     "pipeline.atomic": "writes a finished file or folder atomically; the bytes are the caller's",
     "pipeline.provenance": "library versions stamped next to results, host facts for the untracked run logs",
     "pipeline.config": "typed params and their validation; the values themselves are tracked as DVC params",
+    "pipeline.variants": "checkpoint names (<task>-seed<N>); they name folders, which dvc.yaml's outs name too",
     "pipeline.stages": "the stages namespace: a docstring, no code (cli imports each stage module itself)",
 }
 # The process entry of every stage (``python -m pipeline STAGE``): it parses the command line and calls

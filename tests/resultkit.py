@@ -4,6 +4,7 @@ report, gate and API tests). Every file is a real, validated record; only the nu
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from pipeline.records import (
     load_results,
     words_digest,
 )
+from pipeline.variants import checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 N_WORDS = 2000
@@ -193,10 +195,12 @@ def neuron_record(model: str, variant: str, task: str, layer_counts: list[int], 
     })
 
 
-def finetune_record(model: str, task: str, test: float, majority: float = 0.5) -> FinetuneResult:
-    """A fine-tuning result with test accuracy ``test`` against a majority baseline of ``majority``."""
+def finetune_record(model: str, task: str, test: float, majority: float = 0.5, seed: int = 42) -> FinetuneResult:
+    """A fine-tuning result (checkpoint ``<task>-seed<seed>``) with test accuracy ``test`` against a majority
+    baseline of ``majority``."""
     return FinetuneResult.model_validate({
-        "model": model, "task": task, "kind": "classification", "base": f"models/{model}/base",
+        "model": model, "variant": checkpoint(task, seed), "seed": seed, "task": task, "kind": "classification",
+        "base": f"models/{model}/base",
         "main_metric": "accuracy", "scores": {"dev": {"accuracy": test}, "test": {"accuracy": test}},
         "majority_baseline": {s: {"label": "positive", "scores": {"accuracy": majority}} for s in ("dev", "test")},
         "examples": {"train": 100, "dev": 10, "test": 10}, "steps": 7, "epochs_run": 1.0, "train_loss": 0.4,
@@ -212,8 +216,8 @@ def write_neurons(results: Path, model: str, variant: str, task: str, counts: li
     neuron_record(model, variant, task, counts, **kw).write(ResultsLayout(results).neurons(model, variant, task))
 
 
-def write_finetune(results: Path, model: str, task: str, test: float) -> None:
-    finetune_record(model, task, test).write(ResultsLayout(results).finetune(model, task))
+def write_finetune(results: Path, model: str, task: str, test: float, seed: int = 42) -> None:
+    finetune_record(model, task, test, seed=seed).write(ResultsLayout(results).finetune(model, checkpoint(task, seed)))
 
 
 FLAT = [0.90] * 7                                   # 6 transformer layers + embeddings
@@ -238,18 +242,30 @@ def write_claims(results: Path, n_boot: int = 200, profile: str = "offline") -> 
     return cf
 
 
-def offline_like(results: Path) -> None:
-    """A complete offline-profile-shaped results folder (minilm x base/sentiment/hedge x pos/chunk)."""
+SEEDS = (42, 43, 44)
+
+
+def _shifted(acc: list[float], i: int) -> list[float]:
+    """``acc`` moved by a small seed-dependent amount (seed ``i`` of 3: -0.2, 0, +0.2 points)."""
+    return [a + (i - 1) * 0.002 for a in acc]
+
+
+def offline_like(results: Path, seeds: Sequence[int] = SEEDS) -> None:
+    """A complete offline-profile-shaped results folder: minilm x base and ``sentiment``/``hedge`` checkpoints
+    (one per fine-tuning seed in ``seeds``, accuracies a little apart) x pos/chunk."""
     for task in ("pos-wsj", "chunk-wsj"):
         write_layers(results, "minilm", "base", task, FLAT)
-        write_layers(results, "minilm", "sentiment", task, DROP_TOP)
-        write_layers(results, "minilm", "hedge", task, SMALL_DROP)
         # as measured on the offline stores: the top-k does not beat random k-sets (not salient)
         write_neurons(results, "minilm", "base", task, [1, 2, 3, 3, 3, 3, 3], salient=False)
-        write_neurons(results, "minilm", "sentiment", task, [3, 3, 3, 3, 1, 1, 1], salient=False)
-        write_neurons(results, "minilm", "hedge", task, [2, 3, 3, 3, 2, 2, 2], salient=False)
-    write_finetune(results, "minilm", "sentiment", 0.84)
-    write_finetune(results, "minilm", "hedge", 0.71)
+        for i, seed in enumerate(seeds):
+            write_layers(results, "minilm", checkpoint("sentiment", seed), task, _shifted(DROP_TOP, i))
+            write_layers(results, "minilm", checkpoint("hedge", seed), task, _shifted(SMALL_DROP, i))
+            write_neurons(results, "minilm", checkpoint("sentiment", seed), task, [3, 3, 3, 3, 1, 1, 1],
+                          salient=False)
+            write_neurons(results, "minilm", checkpoint("hedge", seed), task, [2, 3, 3, 3, 2, 2, 2], salient=False)
+    for i, seed in enumerate(seeds):
+        write_finetune(results, "minilm", "sentiment", 0.84 + 0.005 * i, seed)
+        write_finetune(results, "minilm", "hedge", 0.71 + 0.005 * i, seed)
 
 
 def project(root: Path) -> Path:

@@ -51,16 +51,18 @@ def test_unknown_key_is_named_with_the_valid_ones(tmp_path: Path) -> None:
 
 def test_finetune_defaults_are_the_offline_recipe_and_validate() -> None:
     p = FinetuneParams()
-    assert (p.epochs, p.lr, p.batch_size, p.max_length, p.seed) == (1, 1e-4, 16, 64, 42)
-    assert (p.max_train_examples, p.group_by_length, p.eval_strategy) == (4000, True, "no")
+    assert (p.epochs, p.lr, p.batch_size, p.max_length, p.seeds) == (1, 1e-4, 16, 64, [42, 43, 44])
+    assert (p.max_train_examples, p.group_by_length, p.eval_strategy) == (2000, True, "no")
     assert Params().finetune == p and isinstance(p.epochs, float)
     paper = load_profile("paper", ROOT).finetune
-    assert (paper.epochs, paper.lr, paper.batch_size, paper.max_length, paper.seed) == (3, 5e-5, 8, 128, 42)
-    assert FinetuneParams.from_mapping({"seed": 3}).seed == 3
+    assert (paper.epochs, paper.lr, paper.batch_size, paper.max_length, paper.seeds) == (3, 5e-5, 8, 128, [42, 43, 44])
+    assert FinetuneParams.from_mapping({"seeds": [3]}).seeds == [3]
     for raw, where in [({"epochs": 0}, "finetune.epochs"), ({"surprise": 1}, "finetune.surprise"),
                        ({"eval_strategy": "steps"}, "needs eval_steps"),
                        ({"eval_strategy": "no", "keep_best": True}, "need dev evaluation"),
                        ({"mixed_precision": "fp8"}, "finetune.mixed_precision"),
+                       ({"seeds": []}, "finetune.seeds"), ({"seeds": [1, 1]}, "must be distinct"),
+                       ({"seed": 42}, "finetune.seed: unknown key"),
                        ({"eval_strategy": "no", "early_stopping_patience": 2}, "need dev evaluation")]:
         with pytest.raises(ConfigError, match=where):
             FinetuneParams.from_mapping(raw)
@@ -78,7 +80,8 @@ def test_config_imports_no_training_code() -> None:
             " c.load_profile('paper', '.'); print(before);"
             " print(sorted(m for m in sys.modules if m in ('pipeline.finetune', 'pipeline.probing', 'torch')))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
-    assert proc.stdout.splitlines() == ["['pipeline', 'pipeline.config', 'pipeline.errors']", "[]"]
+    assert proc.stdout.splitlines() == ["['pipeline', 'pipeline.config', 'pipeline.errors', 'pipeline.variants']",
+                                        "[]"]
 
 
 def test_cli_reports_user_errors_in_one_line_without_traceback(tmp_path: Path) -> None:

@@ -88,16 +88,18 @@ def test_dag_resolves_for_both_profiles(project: Path) -> None:
     r = _dvc(project, "repro", "--dry", "--force")
     assert r.returncode == 0, r.stderr + r.stdout
     stages = _stages(r.stdout)
-    # 1 model, 2 corpora, 2 fine-tunes, 3 variants x 2 tasks x (extract, probe, neurons), the report
-    assert len(stages) == 1 + 2 + 2 + 3 * 6 + 1 and stages[0] == "model@minilm" and stages[-1] == "report"
-    assert "extract@minilm-sentiment-chunk-wsj" in stages
+    # 1 model, 2 corpora, 2 tasks x 3 seeds fine-tuned, 7 checkpoints x 2 tasks x (extract, probe, neurons),
+    # the report
+    assert len(stages) == 1 + 2 + 2 * 3 + 7 * 6 + 1 and stages[0] == "model@minilm" and stages[-1] == "report"
+    assert {"finetune@minilm-sentiment-43", "extract@minilm-sentiment-seed44-chunk-wsj"} <= set(stages)
     assert main(["--params", str(project / "params.yaml"), "profile", "paper"]) == 0
     r = _dvc(project, "repro", "--dry", "--force")
     assert r.returncode == 0, r.stderr + r.stdout
     stages = _stages(r.stdout)
-    assert len(stages) == 3 + 4 + 3 * 6 + 3 * 3 * 7 * 4 + 1
+    # 3 models, 4 corpora, 3 x 6 tasks x 3 seeds, 3 x (1 + 6 x 3) checkpoints x 4 tasks x 3 stages, the report
+    assert len(stages) == 3 + 4 + 3 * 6 * 3 + 3 * 19 * 4 * 3 + 1
     assert stages[0] == "model@bert-base-cased" and stages[-1] == "report"
-    assert "neurons@xlnet-base-cased-stsb-ccg-ccgbank" in stages
+    assert "neurons@xlnet-base-cased-stsb-seed44-ccg-ccgbank" in stages
     # and back
     assert main(["--params", str(project / "params.yaml"), "profile", "offline"]) == 0
     assert (project / "params.yaml").read_text() == (ROOT / "params.yaml").read_text()
@@ -166,3 +168,13 @@ def test_profile_command_errors(project: Path, caplog: pytest.LogCaptureFixture)
     (project / "profiles" / "broken.yaml").write_text("profile: broken\nmodels: [gpt-7]\n")
     assert main(["--params", params, "profile", "broken"]) == 2
     assert (project / "params.yaml").read_text() == (ROOT / "params.yaml").read_text()  # untouched
+
+
+def test_finetune_stage_tracks_the_recipe_but_not_the_seed_list() -> None:
+    """Adding a fine-tuning seed trains only the new one: the finetune stage lists every recipe key but
+    ``seeds`` (its own seed is in its command), so a recipe key added to the config must be added here too."""
+    from pipeline.config import FinetuneParams
+
+    stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["finetune"]
+    assert stage["params"] == [f"finetune.{k}" for k in FinetuneParams.model_fields if k != "seeds"]
+    assert "--seed ${item.seed}" in stage["cmd"] and stage["matrix"]["seed"] == "${finetune.seeds}"

@@ -80,9 +80,9 @@ class Spy:
         monkeypatch.setattr(finetune, "_write_outputs", wrapped)
 
 
-def _run(base: Path, out: Path, task: str, **params: Any) -> dict[str, Any]:
+def _run(base: Path, out: Path, task: str, seed: int | None = None, **params: Any) -> dict[str, Any]:
     data = load_sentence_task(task, CTX)
-    return finetune.run_finetune(base, out, task, finetune.FinetuneParams(**{**FAST, **params}), data=data)
+    return finetune.run_finetune(base, out, task, finetune.FinetuneParams(**{**FAST, **params}), seed=seed, data=data)
 
 
 def test_finetune_lands_outputs_and_reloads_bit_for_bit(tiny_base: Path, tmp_path: Path,
@@ -101,7 +101,8 @@ def test_finetune_lands_outputs_and_reloads_bit_for_bit(tiny_base: Path, tmp_pat
         assert (out / f).read_bytes() == (tiny_base / f).read_bytes()
 
     saved = json.loads((out / "metrics.json").read_text())
-    record = finetune_record("tiny", metrics, Params())  # the committed result: no timings, no host
+    assert metrics["seed"] == 42  # the first of finetune.seeds when no seed is given
+    record = finetune_record("tiny", "sentiment-seed42", 42, metrics, Params())  # the committed result: no timings, no host
     assert record.score == metrics["test"]["accuracy"] and record.majority == saved["majority_baseline"]["test"][
         "accuracy"]
     assert FinetuneResult.from_json(json.loads(json.dumps(record.to_json()))) == record
@@ -222,10 +223,23 @@ def test_head_loading_needs_a_head(tiny_base: Path) -> None:
 
 def test_mixed_precision_needs_cuda(tiny_base: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(ConfigError, match="needs a CUDA GPU"):
+    with pytest.raises(ConfigError, match="fp16 needs a CUDA GPU"):
         _run(tiny_base, tmp_path / "x", "sentiment", mixed_precision="fp16")
     with pytest.raises(ConfigError, match="no CUDA GPU"):
         _run(tiny_base, tmp_path / "x", "sentiment", device="cuda")
+
+
+def test_bf16_on_cpu_scores_the_saved_float32_weights(tiny_base: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """bf16 autocast trains on a CPU; dev/test are scored without autocast, as the weights reload."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    spy = Spy(monkeypatch)
+    metrics = _run(tiny_base, tmp_path / "bf", "sentiment", mixed_precision="bf16", eval_strategy="no")
+    tok, model, _ = finetune.load_classifier(tmp_path / "bf")
+    enc = tok(["a fine film", "dull"], return_tensors="pt", padding=True)
+    with torch.no_grad():
+        assert torch.equal(spy.model(**enc).logits, model(**enc).logits)
+    assert metrics["examples"]["test"] > 0
 
 
 def test_determinism_flags_are_restored(tiny_base: Path, tmp_path: Path) -> None:

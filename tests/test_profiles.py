@@ -106,7 +106,7 @@ def test_deviations_of_the_offline_run_from_the_paper_profile() -> None:
     assert Deviation("models", ["minilm"], ["bert-base-cased", "roberta-base", "xlnet-base-cased"]) in devs
     assert str(devs[4]) == "finetune.epochs: 1 (paper profile: 3)"
     by_key = {d.key: d for d in devs}
-    assert str(by_key["finetune.max_train_examples"]) == "finetune.max_train_examples: 4000 (paper profile: null)"
+    assert str(by_key["finetune.max_train_examples"]) == "finetune.max_train_examples: 2000 (paper profile: null)"
     assert str(by_key["finetune.group_by_length"]) == "finetune.group_by_length: true (paper profile: false)"
     assert deviations(paper, paper) == []  # `profile` itself is not a deviation
 

@@ -128,15 +128,19 @@ def test_load_results_filters_and_checks_names(tmp_path: Path) -> None:
     offline_like(tmp_path)
     write_layers(tmp_path, "mpnet", "base", "pos-wsj", FLAT)
     res = load_results(tmp_path)
-    assert len(res.layers) == 7 and len(res.neurons) == 6 and set(res.finetune) == {("minilm", "sentiment"),
-                                                                                    ("minilm", "hedge")}
-    assert res.models == ["minilm", "mpnet"] and res.variants("minilm") == ["base", "hedge", "sentiment"]
+    seeded = [f"{t}-seed{s}" for t in ("hedge", "sentiment") for s in (42, 43, 44)]
+    assert len(res.layers) == 15 and len(res.neurons) == 14
+    assert set(res.finetune) == {("minilm", c) for c in seeded}
+    assert res.models == ["minilm", "mpnet"] and res.variants("minilm") == ["base", *seeded]
+    assert res.by_variant("minilm") == {"base": ["base"], "hedge": seeded[:3], "sentiment": seeded[3:]}
+    assert [r.variant for r in res.seed_layers("minilm", "hedge", "pos-wsj")] == seeded[:3]
     only = load_results(tmp_path, models=["minilm"], variants=["base"], tasks=["pos-wsj"], sentence_tasks=["hedge"])
-    assert list(only.layers) == [("minilm", "base", "pos-wsj")] and list(only.finetune) == [("minilm", "hedge")]
+    assert list(only.layers) == [("minilm", "base", "pos-wsj")]
+    assert sorted(only.finetune) == [("minilm", c) for c in seeded[:3]]
     # a file whose content is another result than its path says
     lay = ResultsLayout(tmp_path)
-    lay.layer("minilm", "base", "pos-wsj").write_text(lay.layer("minilm", "hedge", "pos-wsj").read_text())
-    with pytest.raises(ResultsError, match="holds the probe result of minilm/hedge/pos-wsj"):
+    lay.layer("minilm", "base", "pos-wsj").write_text(lay.layer("minilm", "hedge-seed43", "pos-wsj").read_text())
+    with pytest.raises(ResultsError, match="holds the probe result of minilm/hedge-seed43/pos-wsj"):
         load_results(tmp_path)
 
 

@@ -29,9 +29,11 @@ from pipeline.analysis.intervals import (
 )
 from pipeline.analysis.spec import CLAIM_IDS, ClaimSpec, Spec
 from pipeline.analysis.units import all_of, claim_verdict, decide_within, resolution, thirds
+from pipeline.layout import Key
 from pipeline.records import ClaimVerdict, NeuronResult, Results
 from pipeline.stats.salience import MIN_RANDOM_SETS
 from pipeline.stats.verdicts import Verdict, decide
+from pipeline.variants import group as by_variant
 
 ONE_SEED = "1 fine-tuning seed: the interval does not cover fine-tuning variance"
 
@@ -317,22 +319,34 @@ def _shift(base: NeuronResult, fts: list[NeuronResult], ranking: str, n_boot: in
     return stat, reps
 
 
+def _neuron_seeds(res: Results) -> list[tuple[Key, list[NeuronResult]]]:
+    """``((model, variant, task), [neuron result per fine-tuning seed])`` for every fine-tuned variant whose
+    base model has a neuron result too; the checkpoints of a variant grouped as for the layer results."""
+    out = []
+    for m in res.models:
+        for t in sorted({k[2] for k in res.neurons if k[0] == m}):
+            if (m, "base", t) not in res.neurons:
+                continue
+            names = by_variant(v for (mm, v, tt) in res.neurons if mm == m and tt == t)
+            out += [((m, v, t), [res.neurons[(m, c, t)] for c in cs]) for v, cs in names.items() if v != "base"]
+    return out
+
+
 def eval_c5(c: ClaimSpec, spec: Spec, res: Results, o: Options) -> list[Unit]:
     """Model x fine-tuned variant x probing task: mean-layer shift of the minimal set, gated on salience
     (P8); both rankings (raw, standardised) must agree."""
     thr = c.number("threshold")
     rng = np.random.default_rng(o.seed)
     units = []
-    for (m, v, t), ft in sorted(res.neurons.items()):
-        base = res.neurons.get((m, "base", t))
-        if v == "base" or base is None:
-            continue
+    for (m, v, t), fts in _neuron_seeds(res):
+        base = res.neurons[(m, "base", t)]
         name, group = f"{m}/{v}/{t}", f"{m}/{v}/{spec.group_of(t)}"
-        fts = [ft]  # one neuron result per fine-tuning seed, as finetune_seeds() for layers
-        numbers: dict[str, Any] = {"k_base": base.k, "k_finetuned": ft.k,
-                                   "delta_mean_layer_point": _r(ft.mean_layer - base.mean_layer),
-                                   "salience": {"base": _salience_numbers(base), "finetuned": _salience_numbers(ft)}}
-        gate = salience_problem(base) or salience_problem(ft)
+        numbers: dict[str, Any] = {
+            "k_base": base.k, "k_finetuned": [ft.k for ft in fts],
+            "delta_mean_layer_point": _r(float(np.mean([ft.mean_layer for ft in fts])) - base.mean_layer),
+            "salience": {"base": _salience_numbers(base),
+                         "finetuned": {ft.variant: _salience_numbers(ft) for ft in fts}}}
+        gate = "; ".join(p for p in (salience_problem(r) for r in [base, *fts]) if p)
         if gate:
             units.append(Unit(name, group, Verdict.INCONCLUSIVE, gate, numbers, n_seeds=len(fts)))
             continue

@@ -15,6 +15,7 @@ from pipeline.layout import Key
 from pipeline.records import LayerResult, Results
 from pipeline.stats.resample import hierarchical_bootstrap, paired_cluster_bootstrap, percentile_interval
 from pipeline.stats.verdicts import min_detectable_effect
+from pipeline.variants import group, seed_of, variant_of
 
 ALPHA = 0.05
 
@@ -40,7 +41,13 @@ class Pair:
 
     @property
     def variant(self) -> str:
-        return self.finetuned[0].variant
+        """The fine-tuned variant (the task), without the seed suffix of its checkpoints."""
+        return variant_of(self.finetuned[0].variant)
+
+    @property
+    def seeds(self) -> list[int | None]:
+        """The fine-tuning seed of each checkpoint in :attr:`finetuned`."""
+        return [seed_of(r.variant) for r in self.finetuned]
 
     @property
     def n_seeds(self) -> int:
@@ -48,26 +55,29 @@ class Pair:
 
 
 def finetune_seeds(res: Results, key: Key) -> tuple[LayerResult, ...]:
-    """The layer results of fine-tuned variant ``key`` (model, variant, task), one per fine-tuning seed.
-
-    Today every (model, task) is fine-tuned once, so this is the one result; when the probe stage writes
-    one result per fine-tuning seed, this is where they are collected (every caller handles S seeds).
-    """
-    return (res.layers[key],)
+    """The layer results of every fine-tuning seed of ``key``'s variant (model, checkpoint or variant, task),
+    in seed order: the checkpoints ``<variant>-seed<N>`` present (an unsuffixed name is one seed)."""
+    m, v, t = key
+    variant = variant_of(v)
+    return tuple(res.layers[(m, c, t)] for c in group(c for (mm, c, tt) in res.layers
+                                                        if mm == m and tt == t).get(variant, []))
 
 
 def pairs(res: Results) -> list[Pair]:
     """(base, fine-tuned seeds) for every model, task and fine-tuned variant, checked to share test words."""
     out = []
+    seen = set()
     for (m, v, t) in sorted(res.layers):
         base = res.layers.get((m, "base", t))
-        if v == "base" or base is None:
+        key = (m, variant_of(v), t)
+        if v == "base" or base is None or key in seen:
             continue
+        seen.add(key)
         ft = finetune_seeds(res, (m, v, t))
         for r in ft:
             if r.test_words_sha256 != base.test_words_sha256:
-                raise NotComparable(f"{m}/{v}/{t} was not scored on the same test words as {m}/base/{t}; re-run "
-                                    "both probe stages from the same data")
+                raise NotComparable(f"{m}/{r.variant}/{t} was not scored on the same test words as {m}/base/{t}; "
+                                    "re-run both probe stages from the same data")
         out.append(Pair(base, ft))
     return out
 

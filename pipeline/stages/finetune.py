@@ -6,39 +6,51 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import Params
+from pipeline.errors import ConfigError
 from pipeline.layout import Layout
 from pipeline.records import FinetuneResult, Provenance, RunLog
 from pipeline.stages.common import cache_dir
+from pipeline.variants import checkpoint
 
 # What run_finetune's metrics hold besides the result: timings and the host (-> the run log).
 TIMINGS = ("train_seconds", "eval_seconds", "total_seconds")
 HOST_FACTS = ("device", "torch_threads")
 
 
-def finetune(params: Params, root: Path, model_name: str, task: str) -> Path:
-    """Fine-tune ``models/<model>/base`` on sentence task ``task`` into ``models/<model>/<task>``.
+def finetune(params: Params, root: Path, model_name: str, task: str, seed: int) -> Path:
+    """Fine-tune ``models/<model>/base`` on sentence task ``task`` with training ``seed`` into
+    ``models/<model>/<task>-seed<seed>`` (the checkpoint name, :func:`pipeline.variants.checkpoint`).
 
-    Dev/test scores also go to ``results/finetune/<model>-<task>.json`` (small, committed; DVC cannot
-    declare a metrics file inside a directory output), the timings to ``results/runs/finetune/``.
+    Dev/test scores also go to ``results/finetune/<model>-<task>-seed<seed>.json`` (small, committed; DVC
+    cannot declare a metrics file inside a directory output), the timings to ``results/runs/finetune/``.
     """
     from pipeline.finetune import run_finetune
 
+    if seed not in params.finetune.seeds:
+        raise ConfigError(f"fine-tuning seed {seed} is not one of finetune.seeds {params.finetune.seeds}",
+                          "Add it to finetune.seeds in the profile (so that its model is probed), or pick one "
+                          "of those.")
     lay = Layout.of(params, root)
-    out = lay.model_dir(model_name, task)
-    metrics = run_finetune(lay.model_dir(model_name, "base"), out, task, params.finetune, cache_dir(params, root))
-    finetune_record(model_name, metrics, params).write(lay.results.finetune(model_name, task))
-    RunLog.now("finetune", f"{model_name}-{task}", {"stage": metrics["total_seconds"],
+    name = checkpoint(task, seed)
+    out = lay.model_dir(model_name, name)
+    metrics = run_finetune(lay.model_dir(model_name, "base"), out, task, params.finetune, cache_dir(params, root),
+                           seed=seed)
+    finetune_record(model_name, name, seed, metrics, params).write(lay.results.finetune(model_name, name))
+    RunLog.now("finetune", f"{model_name}-{name}", {"stage": metrics["total_seconds"],
                                                     **{k: metrics[k] for k in TIMINGS}},
-               **{k: metrics.get(k) for k in HOST_FACTS}).write(lay.results.run_log("finetune", model_name, task))
+               **{k: metrics.get(k) for k in HOST_FACTS}).write(lay.results.run_log("finetune", model_name, name))
     return out
 
 
-def finetune_record(model_name: str, metrics: dict[str, Any], params: Params) -> FinetuneResult:
-    """The committed record of :func:`pipeline.finetune.run_finetune`'s metrics (no timings, no host)."""
+def finetune_record(model_name: str, variant: str, seed: int, metrics: dict[str, Any],
+                    params: Params) -> FinetuneResult:
+    """The committed record of :func:`pipeline.finetune.run_finetune`'s metrics (no timings, no host) for
+    checkpoint ``variant`` (``<task>-seed<seed>``)."""
     splits = [s for s in metrics["examples"] if s != "train"]
     majority = metrics["majority_baseline"]
     return FinetuneResult(
-        model=model_name, task=metrics["task"], kind=metrics["kind"], base=metrics["base"],
+        model=model_name, variant=variant, seed=seed, task=metrics["task"], kind=metrics["kind"],
+        base=metrics["base"],
         main_metric=metrics["main_metric"], scores={s: metrics[s] for s in splits},
         majority_baseline=None if majority is None else {
             s: {"label": b["label"], "scores": {k: v for k, v in b.items() if k != "label"}}
