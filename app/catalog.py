@@ -56,7 +56,8 @@ class Catalog:
 
     @property
     def variants(self) -> list[str]:
-        return list(self.params.variants)
+        """The checkpoints served: ``base`` and ``<task>-seed<N>`` per fine-tuning seed (``params.checkpoints``)."""
+        return list(self.params.checkpoints)
 
     @property
     def tasks(self) -> list[str]:
@@ -140,7 +141,7 @@ class Catalog:
         snap = self.snapshot()
         return {"profile": self.params.profile, "params": self.params.model_dump(mode="json"),
                 "seeds": {"global": self.params.seed, "probe": list(self.params.probe.seeds),
-                          "neurons": self.params.neurons.seed, "finetune": self.params.finetune.seed},
+                          "neurons": self.params.neurons.seed, "finetune": list(self.params.finetune.seeds)},
                 "dvc_lock_sha256": hashlib.sha256(lock.read_bytes()).hexdigest() if lock.is_file() else None,
                 "versions": snap.claims.provenance.versions if snap.claims is not None else None,
                 "results_etag": snap.etag}

@@ -40,15 +40,16 @@ class GateError(LingShiftError):
 def current_metrics(res: Results) -> dict[str, float]:
     """Flat ``{metric id: value in points}`` of a results collection.
 
-    Ids: ``layer_accuracy/<model>/<variant>/<task>/<layer>``, ``finetune_score/<model>/<task>``,
-    ``oracle_accuracy/<model>/<variant>/<task>``.
+    Ids: ``layer_accuracy/<model>/<checkpoint>/<task>/<layer>``, ``finetune_score/<model>/<checkpoint>``,
+    ``oracle_accuracy/<model>/<checkpoint>/<task>``; a checkpoint is ``base`` or ``<task>-seed<N>``, so every
+    fine-tuning seed is gated on its own.
     """
     out: dict[str, float] = {}
     for (m, v, t), r in sorted(res.layers.items()):
         for layer, acc in zip(r.layers, r.mean, strict=True):
             out[f"layer_accuracy/{m}/{v}/{t}/{layer}"] = round(100 * float(acc), 3)
-    for (m, t), f in sorted(res.finetune.items()):
-        out[f"finetune_score/{m}/{t}"] = round(100 * f.score, 3)
+    for (m, c), f in sorted(res.finetune.items()):
+        out[f"finetune_score/{m}/{c}"] = round(100 * f.score, 3)
     for (m, v, t), n in sorted(res.neurons.items()):
         out[f"oracle_accuracy/{m}/{v}/{t}"] = round(100 * n.oracle_test, 3)
     return out

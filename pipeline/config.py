@@ -77,10 +77,11 @@ class FinetuneParams(_Strict):
     CPU with bf16 (measured: benchmarks/README-finetune.md, "Budget for fine-tuning seeds"). Differences from
     the paper's (HF ``run_glue``: 3 epochs, lr 5e-5, batch 8, length 128): ONE epoch over at most 2,000
     training examples (sentiment has 8,056, hedge 2,366; 4,000 scored 1.3 test points more on sentiment, one
-    seed, at twice the time); bf16 autocast where the CPU has it (``mixed_precision: auto``); batch 16 with lr 1e-4 (twice the batch with twice the rate, the linear scaling rule, and half the
-    optimiser steps); max length 64 (0.1 % of the snippets and 5 % of the hedge sentences reach 64 tokens);
-    length-grouped batches (less padding); no per-epoch dev evaluation (one epoch leaves nothing to decide;
-    dev is still scored at the end).
+    seed, at twice the time); bf16 autocast where the CPU has it (``mixed_precision: auto``); batch 16 with
+    lr 1e-4 (twice the batch with twice the rate, the linear scaling rule, and half the optimiser steps);
+    max length 64 (0.1 % of the snippets and 5 % of the hedge sentences reach 64 tokens); length-grouped
+    batches (less padding); no per-epoch dev evaluation (one epoch leaves nothing to decide; dev is still
+    scored at the end).
     """
 
     epochs: float = Field(1.0, gt=0, description="training epochs (fractions allowed)")

@@ -400,7 +400,8 @@ def run_finetune(
     model.eval()
     metrics: dict[str, Any] = {
         "task": task.name, "seed": seed, "base": _display_path(base_dir), "kind": task.kind,
-        "main_metric": task.main_metric, **results, "majority_baseline": baselines if task.kind == "classification" else None,
+        "main_metric": task.main_metric, **results,
+        "majority_baseline": baselines if task.kind == "classification" else None,
         "examples": {"train": len(train_split), **{n: len(encoded[n]) for n in task.eval_splits}},
         "steps": global_step, "epochs_run": round(epochs_run, 4), "train_loss": float(train_out.training_loss),
         "best_dev_step": best.best_step, "dev_curve": best.history,

@@ -75,19 +75,28 @@ def _panels(plt, n: int, width: float = 4.2, height: float = 3.2, sharey: bool =
 
 
 def layer_curves(res: Results, model: str, out: Path) -> list[Path]:
-    """Accuracy per layer, base vs each fine-tuned variant, 95% bootstrap band; one panel per task."""
+    """Accuracy per layer, base vs each fine-tuned variant, one panel per task: base with its 95% bootstrap
+    band; a fine-tuned variant as the mean over its fine-tuning seeds (thick) and each seed (thin)."""
     plt = _plt()
     tasks = res.tasks(model)
+    groups = res.by_variant(model)
     fig, axes = _panels(plt, len(tasks))
     for ax, t in zip(axes, tasks, strict=True):
-        for i, v in enumerate(res.variants(model)):
-            r = res.layers.get((model, v, t))
-            if r is None:
+        present = []
+        for i, v in enumerate(groups):
+            rs = res.seed_layers(model, v, t)
+            if not rs:
                 continue
-            x = np.asarray(r.layers)
-            ax.plot(x, r.mean * 100, marker="o", ms=3, color=_colour(i), label=v, lw=1.6 if v == "base" else 1.2)
-            ax.fill_between(x, r.ci_low * 100, r.ci_high * 100, color=_colour(i), alpha=0.15, lw=0)
-        present = [res.layers[(model, v, t)] for v in res.variants(model) if (model, v, t) in res.layers]
+            present += rs
+            x = np.asarray(rs[0].layers)
+            mean = np.mean([r.mean for r in rs], axis=0) * 100
+            label = v if len(rs) == 1 else f"{v} (mean of {len(rs)} seeds)"
+            ax.plot(x, mean, marker="o", ms=3, color=_colour(i), label=label, lw=1.6)
+            if v == "base":
+                ax.fill_between(x, rs[0].ci_low * 100, rs[0].ci_high * 100, color=_colour(i), alpha=0.15, lw=0)
+            elif len(rs) > 1:
+                for r in rs:
+                    ax.plot(x, r.mean * 100, color=_colour(i), lw=0.6, alpha=0.45)
         lexical = present[0].lexical * 100  # a property of the task: the same in every variant's result
         ax.axhline(lexical, color="#777777", ls="--", lw=1.0, label="lexical baseline")
         _label(ax, t, "probe accuracy (%)")
@@ -97,22 +106,24 @@ def layer_curves(res: Results, model: str, out: Path) -> list[Path]:
         ax.set_ylim(max(0.0, lo - 3), 100)
     axes[-1].legend(frameon=False, fontsize=8, loc="upper right", ncol=2)
     return _finish(plt, fig, out, f"layers-{model}",
-                   f"{model}: probe accuracy per layer, base vs fine-tuned (bands: 95% bootstrap over test "
-                   "sentences; dashed: lexical baseline)")
+                   f"{model}: probe accuracy per layer, base vs fine-tuned (band: base's 95% bootstrap over test "
+                   "sentences; thin lines: single fine-tuning seeds; dashed: lexical baseline)")
 
 
 def delta_heatmap(res: Results, model: str, out: Path) -> list[Path]:
-    """Accuracy change (fine-tuned - base, points) as a heatmap: fine-tuned variants x layers, per task."""
+    """Accuracy change (fine-tuned - base, points, mean over fine-tuning seeds) as a heatmap: fine-tuned
+    variants x layers, per task."""
     plt = _plt()
     tasks = res.tasks(model)
-    variants = [v for v in res.variants(model) if v != "base"]
+    variants = [v for v in res.by_variant(model) if v != "base"]
     if not variants:
         return []
     fig, axes = _panels(plt, len(tasks), width=4.0, height=0.5 * len(variants) + 1.8, sharey=True)
     grids = {}
     for t in tasks:
         base = res.layers.get((model, "base", t))
-        rows = [(res.layers[(model, v, t)].mean - base.mean) * 100 if base is not None and (model, v, t) in res.layers
+        seeds = {v: res.seed_layers(model, v, t) for v in variants}
+        rows = [(np.mean([r.mean for r in seeds[v]], axis=0) - base.mean) * 100 if base is not None and seeds[v]
                 else None for v in variants]
         n = len(base.mean) if base is not None else 0
         grids[t] = np.asarray([r if r is not None else np.full(n, np.nan) for r in rows])
@@ -132,34 +143,46 @@ def delta_heatmap(res: Results, model: str, out: Path) -> list[Path]:
     if im is not None:
         fig.colorbar(im, ax=axes, label="accuracy change (points)", shrink=0.9)
     return _finish(plt, fig, out, f"delta-{model}",
-                   f"{model}: probe accuracy change after fine-tuning (fine-tuned - base)")
+                   f"{model}: probe accuracy change after fine-tuning (fine-tuned - base, mean over fine-tuning "
+                   "seeds)")
 
 
 def neuron_layers(res: Results, model: str, out: Path) -> list[Path]:
-    """Share of the minimal neuron set in each layer, base vs fine-tuned (grouped bars), per task."""
+    """Share of the minimal neuron set in each layer, base vs fine-tuned (grouped bars: the mean share over a
+    variant's fine-tuning seeds, whiskers from the lowest to the highest seed), per task."""
     plt = _plt()
     tasks = sorted({k[2] for k in res.neurons if k[0] == model})
     if not tasks:
         return []
-    variants = res.variants(model)
+    groups = res.by_variant(model)
     fig, axes = _panels(plt, len(tasks))
     for ax, t in zip(axes, tasks, strict=True):
-        present = [v for v in variants if (model, v, t) in res.neurons]
+        present = {v: [res.neurons[(model, c, t)] for c in cs if (model, c, t) in res.neurons]
+                   for v, cs in groups.items()}
+        present = {v: ns for v, ns in present.items() if ns}
         width = 0.8 / max(1, len(present))
-        for i, v in enumerate(present):
-            n = res.neurons[(model, v, t)]
-            frac = np.asarray(n.counts, dtype=float) / max(1, n.k) * 100
+        for i, (v, ns) in enumerate(present.items()):
+            fracs = np.asarray([np.asarray(n.counts, dtype=float) / max(1, n.k) * 100 for n in ns])
+            frac = fracs.mean(0)
             x = np.arange(len(frac)) + (i - (len(present) - 1) / 2) * width
-            gate = "salient" if n.salience.salient else "not salient"
-            ax.bar(x, frac, width=width, color=_colour(variants.index(v)),
-                   label=f"{v} (k={n.k}, mean layer {n.mean_layer:.2f}, {gate})")
+            n_salient = sum(n.salience.salient for n in ns)
+            gate = ("salient" if n_salient == len(ns) else "not salient" if n_salient == 0
+                    else f"salient in {n_salient} of {len(ns)}")
+            ks = sorted(n.k for n in ns)
+            k_text = f"k={ks[0]}" if len(ks) == 1 else f"k={ks[0]}-{ks[-1]}"
+            mean_layer = float(np.mean([n.mean_layer for n in ns]))
+            err = None if len(ns) == 1 else np.vstack([frac - fracs.min(0), fracs.max(0) - frac])
+            ax.bar(x, frac, width=width, color=_colour(list(groups).index(v)), yerr=err, capsize=1.5,
+                   error_kw={"lw": 0.6},
+                   label=f"{v}{'' if len(ns) == 1 else f' ({len(ns)} seeds)'} ({k_text}, mean layer "
+                         f"{mean_layer:.2f}, {gate})")
         _label(ax, t, "share of minimal-set neurons (%)")
         ax.set_xticks(range(len(frac)))
         ax.grid(axis="y", alpha=0.3)
         ax.set_ylim(0, ax.get_ylim()[1] * 1.3)  # room for the legend above the bars
         ax.legend(frameon=False, fontsize=7, loc="upper right")
     return _finish(plt, fig, out, f"neurons-{model}",
-                   f"{model}: where the minimal neuron set lives, base vs fine-tuned\n"
+                   f"{model}: where the minimal neuron set lives, base vs fine-tuned (whiskers: fine-tuning seeds)\n"
                    "(oracle seed 0, raw ranking; 'not salient': the top-k probes no better than random k-sets, "
                    "so its place is no evidence)")
 
@@ -173,11 +196,13 @@ def selectivity(res: Results, model: str, out: Path) -> list[Path]:
         return []
     fig, axes = _panels(plt, len(tasks))
     for ax, t in zip(axes, tasks, strict=True):
-        for i, v in enumerate(res.variants(model)):
-            r = res.layers.get((model, v, t))
-            if r is None or r.selectivity is None:
+        for i, v in enumerate(res.by_variant(model)):
+            rs = [r for r in res.seed_layers(model, v, t) if r.selectivity is not None]
+            if not rs:
                 continue
-            ax.plot(r.layers, r.selectivity * 100, marker="o", ms=3, color=_colour(i), label=v)
+            label = v if len(rs) == 1 else f"{v} (mean of {len(rs)} seeds)"
+            ax.plot(rs[0].layers, np.mean([r.selectivity for r in rs], axis=0) * 100, marker="o", ms=3,
+                    color=_colour(i), label=label)
         _label(ax, t, "selectivity (points)")
         ax.grid(alpha=0.3)
     axes[-1].legend(frameon=False, fontsize=8)
@@ -188,13 +213,13 @@ def selectivity(res: Results, model: str, out: Path) -> list[Path]:
 def tag_heatmap(res: Results, model: str, out: Path, n_tags: int = 15) -> list[Path]:
     """Per-tag F1 change (fine-tuned - base, points) as a heatmap, tags x layers, for the ``n_tags`` tags that
     lose most at the top layers (at least ``MIN_SUPPORT`` test words); one panel per task x fine-tuned variant."""
-    pairs = [(t, v) for t in res.tasks(model) for v in res.variants(model)
-             if v != "base" and (model, "base", t) in res.layers and (model, v, t) in res.layers]
+    pairs = [(t, v) for t in res.tasks(model) for v in res.by_variant(model)
+             if v != "base" and (model, "base", t) in res.layers and res.seed_layers(model, v, t)]
     if not pairs:
         return []
     panels = []
     for t, v in pairs:
-        tl = tag_losses(res.layers[(model, "base", t)], res.layers[(model, v, t)])
+        tl = tag_losses(res.layers[(model, "base", t)], res.seed_layers(model, v, t))
         worst = tl.ranked[:n_tags]
         grid = np.asarray([tl.delta[:, r["label_id"]] for r in worst]).reshape(len(worst), len(tl.layers)) * 100
         names = [f"{r['tag']} ({r['support']})" for r in worst]
@@ -222,7 +247,8 @@ def tag_heatmap(res: Results, model: str, out: Path, n_tags: int = 15) -> list[P
     if im is not None:
         fig.colorbar(im, ax=axes, label="F1 change (points)", shrink=0.8)
     return _finish(plt, fig, out, f"tags-{model}",
-                   f"{model}: per-tag F1 change after fine-tuning (fine-tuned - base, seed-0 probes, test words)\n"
+                   f"{model}: per-tag F1 change after fine-tuning (fine-tuned - base, seed-0 probes, test words, "
+                   "mean over fine-tuning seeds)\n"
                    f"the tags that lose most at the top layers, at most {n_tags}, with {MIN_SUPPORT}+ test words "
                    "(count in brackets)")
 

@@ -9,7 +9,10 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from pipeline.analysis.claims import Options, evaluate_claims, proxy_reason
+from pipeline.analysis.intervals import Pair, delta_replicates, pairs
 from pipeline.analysis.spec import CLAIM_IDS, Spec, load_spec, spec_path
 from pipeline.atomic import write_text
 from pipeline.config import Params, load_profile
@@ -17,6 +20,7 @@ from pipeline.deviations import Deviation, deviations
 from pipeline.layout import Layout
 from pipeline.records import (
     ClaimsFile,
+    FinetuneResult,
     LayerResult,
     MetricsFile,
     Provenance,
@@ -25,8 +29,9 @@ from pipeline.records import (
     load_results,
     read_run_logs,
 )
-from pipeline.stats.resample import BOOTSTRAP_UNIT
+from pipeline.stats.resample import BOOTSTRAP_UNIT, percentile_interval
 from pipeline.taglosses import MIN_SUPPORT, tag_losses
+from pipeline.variants import checkpoint, seed_of
 
 log = logging.getLogger(__name__)
 
@@ -130,8 +135,10 @@ def _claims_section(claims: ClaimsFile, spec: Spec) -> list[str]:
 
 
 def _salient(u: dict[str, Any]) -> bool:
+    """Whether a C5 unit's ranking is salient for the base model and for every fine-tuning seed's model."""
     s = u.get("salience") or {}
-    return all(b is not None and b.get("salient") for b in (s.get("base"), s.get("finetuned")))
+    fts = list((s.get("finetuned") or {}).values())
+    return bool(fts) and all(b is not None and b.get("salient") for b in (s.get("base"), *fts))
 
 
 def render(params: Params, res: Results, claims: ClaimsFile, spec: Spec, plots: list[Path], out: Path,
@@ -144,7 +151,9 @@ def render(params: Params, res: Results, claims: ClaimsFile, spec: Spec, plots: 
           "stage `report`) from the result files under `results/`; every number below comes from them.", ""]
     L += ["## Scope", ""]
     L += [f"- Models: {', '.join(params.models)}; variants: {', '.join(params.variants)} "
-          "(`base` = pre-trained, the others fine-tuned on that sentence task).",
+          "(`base` = pre-trained, the others fine-tuned on that sentence task), each fine-tuned variant trained "
+          f"with {len(params.finetune.seeds)} seeds ({', '.join(map(str, params.finetune.seeds))}) and every seed's "
+          "model probed (checkpoints `<task>-seed<N>`).",
           f"- Probing tasks: {', '.join(params.probe_tasks)}.",
           f"- Result files found: {len(res.layers)} layer-probe results, {len(res.neurons)} neuron results, "
           f"{len(res.finetune)} fine-tuning results."]
@@ -156,7 +165,7 @@ def render(params: Params, res: Results, claims: ClaimsFile, spec: Spec, plots: 
     L += _claims_section(claims, spec)
     L += _setup(params, res)
     for m in res.models:
-        L += _model_section(res, m, plots, out)
+        L += _model_section(res, m, plots, out, params.probe.n_boot, params.seed)
     L += _finetune_section(res)
     L += ["## Deviations from the paper, and why", ""]
     L += [f"- {d}" for d in WHY.get(prof, []) + WHY["both"]]
@@ -192,10 +201,12 @@ def _setup(params: Params, res: Results) -> list[str]:
             f"- Neurons: LCA ordering of the oracle probe's weights (NeuroX); minimal set = smallest top-k whose "
             f"dev accuracy is at least {params.neurons.ratio:g} x the oracle's.",
             f"- Fine-tuning: {ft.epochs:g} epoch(s), lr {ft.lr:g}, batch {ft.batch_size}, max length {ft.max_length}"
-            + (f", at most {ft.max_train_examples} training examples" if ft.max_train_examples else "") + ".", ""]
+            + (f", at most {ft.max_train_examples} training examples" if ft.max_train_examples else "")
+            + f", mixed precision {ft.mixed_precision} (auto: bf16 on CUDA or on a CPU with native bf16; dev/test "
+            f"scored in float32); seeds {ft.seeds}, one model each.", ""]
 
 
-def _model_section(res: Results, m: str, plots: list[Path], out: Path) -> list[str]:
+def _model_section(res: Results, m: str, plots: list[Path], out: Path, n_boot: int, seed: int) -> list[str]:
     L = [f"## {m}", ""]
     for stem, caption in (("layers", "Probe accuracy per layer"), ("delta", "Accuracy change after fine-tuning"),
                           ("neurons", "Minimal-set neurons per layer"), ("selectivity", "Selectivity per layer"),
@@ -205,31 +216,34 @@ def _model_section(res: Results, m: str, plots: list[Path], out: Path) -> list[s
             rel = png[0].relative_to(out)
             L += [f"![{caption}, {m}]({rel.as_posix()}) ", f"*{caption}* ([SVG]({rel.with_suffix('.svg').as_posix()}))",
                   ""]
-    variants = res.variants(m)
+    groups = res.by_variant(m)
+    fine_tuned = [v for v in groups if v != "base"]
     for t in res.tasks(m):
         base = res.layers.get((m, "base", t))
-        header = ["layer"] + [f"{v} acc [95% CI]" for v in variants] + [f"delta {v}" for v in variants if v != "base"]
-        header += [f"headroom {v}" for v in variants] + ["selectivity (base)"]
+        seeds = {v: res.seed_layers(m, v, t) for v in fine_tuned}
+        deltas = {p.variant: _delta_intervals(p, n_boot, seed) for p in pairs(res)
+                  if p.model == m and p.task == t}
+        header = ["layer", "base acc [95% CI]"]
+        header += [f"{v} acc, mean of {len(seeds[v])} seeds [lowest, highest seed]" for v in fine_tuned]
+        header += [f"delta {v} [95% CI over seeds and sentences]" for v in fine_tuned]
+        header += ["headroom base", "selectivity (base)"]
         rows = []
         for i, layer in enumerate(base.layers if base else []):
-            row = [str(layer)]
-            for v in variants:
-                r = res.layers.get((m, v, t))
-                row.append(f"{_pct(r.mean[i])} [{_pct(r.ci_low[i])}, {_pct(r.ci_high[i])}]" if r else "-")
-            for v in variants:
-                if v != "base":
-                    r = res.layers.get((m, v, t))
-                    row.append(f"{100 * (r.mean[i] - base.mean[i]):+.1f}" if r else "-")
-            for v in variants:
-                r = res.layers.get((m, v, t))
-                row.append(f"{100 * r.headroom[i]:+.1f}" if r else "-")
+            row = [str(layer), f"{_pct(base.mean[i])} [{_pct(base.ci_low[i])}, {_pct(base.ci_high[i])}]"]
+            for v in fine_tuned:
+                accs = [r.mean[i] for r in seeds[v]]
+                row.append(f"{_pct(float(np.mean(accs)))} [{_pct(min(accs))}, {_pct(max(accs))}]" if accs else "-")
+            for v in fine_tuned:
+                d = deltas.get(v)
+                row.append(f"{d[0][i]:+.1f} [{d[1][i]:+.1f}, {d[2][i]:+.1f}]" if d else "-")
+            row.append(f"{100 * base.headroom[i]:+.1f}")
             row.append(_pct(base.selectivity[i]) if base.selectivity is not None else "-")
             rows.append(row)
-        L += [f"### {m} / {t}: probe accuracy per layer (%)", "", _baselines_note(base), ""]
+        L += [f"### {m} / {t}: probe accuracy per layer (%)", "", _baselines_note(base, seeds), ""]
         L += _table(header, rows) + [""]
-        L += _tag_tables(res, m, t, variants)
+        L += _tag_tables(res, m, t, fine_tuned)
         nrows = []
-        for v in variants:
+        for v in res.variants(m):
             n = res.neurons.get((m, v, t))
             if n is None:
                 continue
@@ -238,19 +252,33 @@ def _model_section(res: Results, m: str, plots: list[Path], out: Path) -> list[s
                           _pct(n.baselines.bottom.accuracy.test), _pct(n.ablation.zero_selected.test),
                           " ".join(str(c) for c in n.counts)])
         if nrows:
-            L += [f"### {m} / {t}: minimal neuron sets", ""]
-            L += _table(["variant", "k", "mean layer", "oracle acc", "top-k acc", "random-k acc", "bottom-k acc",
+            L += [f"### {m} / {t}: minimal neuron sets (one row per checkpoint)", ""]
+            L += _table(["checkpoint", "k", "mean layer", "oracle acc", "top-k acc", "random-k acc", "bottom-k acc",
                          "oracle with top-k zeroed", "neurons per layer"], nrows)
             L += ["", "The minimal-set size k is sensitive to tiny changes in the activations (the dev accuracy is "
-                      "not monotone in k); read it as approximate."]
-            L += [_salience_note(res, m, t, variants), ""]
+                      "not monotone in k); read it as approximate, and compare it across fine-tuning seeds."]
+            L += [_salience_note(res, m, t, res.variants(m)), ""]
     return L
 
 
-def _baselines_note(base: LayerResult | None) -> str:
+def _delta_intervals(pair: Pair, n_boot: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fine-tuned minus base accuracy per layer in points, mean over fine-tuning seeds, and its 95% interval
+    from the hierarchical bootstrap (seeds, then test sentences): ``(estimate, low, high)``, each
+    ``float [layers]``."""
+    est, reps = delta_replicates(pair, n_boot, seed)
+    lo, hi = percentile_interval(reps, 0.05)
+    return est, np.asarray(lo), np.asarray(hi)
+
+
+def _baselines_note(base: LayerResult | None, seeds: dict[str, list[LayerResult]] | None = None) -> str:
     """The caption of a layer table: what the numbers are, and the two baselines of the base result."""
-    text = ("Mean over probe seeds; 95% intervals from a bootstrap over test sentences; headroom = accuracy - "
-            "lexical baseline (points).")
+    text = ("Mean over probe seeds; base: 95% interval from a bootstrap over test sentences; fine-tuned: the mean "
+            "over fine-tuning seeds with the lowest and highest seed's accuracy; delta: fine-tuned minus base, "
+            "mean over fine-tuning seeds, 95% interval from a hierarchical bootstrap (fine-tuning seeds, then test "
+            "sentences); headroom = accuracy - lexical baseline (points).")
+    if seeds:
+        text += " Fine-tuning seeds: " + "; ".join(
+            f"{v} {', '.join(str(seed_of(r.variant)) for r in rs)}" for v, rs in seeds.items()) + "."
     if base is None:
         return text
     lex = base.lexical_baseline
@@ -260,23 +288,25 @@ def _baselines_note(base: LayerResult | None) -> str:
 
 
 def _tag_tables(res: Results, m: str, t: str, variants: list[str], n_rows: int = 8) -> list[str]:
-    """Per fine-tuned variant, the tags that lose most F1 at the top layers (seed-0 probes, test words)."""
+    """Per fine-tuned variant, the tags that lose most F1 at the top layers (seed-0 probes, test words, F1
+    averaged over fine-tuning seeds)."""
     base = res.layers.get((m, "base", t))
     L: list[str] = []
     for v in variants:
-        ft = res.layers.get((m, v, t))
-        if v == "base" or base is None or ft is None:
+        fts = res.seed_layers(m, v, t)
+        if v == "base" or base is None or not fts:
             continue
-        tl = tag_losses(base, ft)
+        tl = tag_losses(base, fts)
         top = ", ".join(str(x) for x in tl.top_layers)
         rows = [[r["tag"], str(r["support"]), _pct(r["f1_base"]), _pct(r["f1_finetuned"]), f"{100 * r['delta']:+.1f}"]
                 for r in tl.ranked[:n_rows]]
         L += [f"### {m} / {t} / {v}: tags that lose most F1 after fine-tuning", "",
-              f"Per-tag F1 (%) of the seed-0 probe on test, mean over the top layers ({top}); tags with at least "
+              f"Per-tag F1 (%) of the seed-0 probe on test, mean over the top layers ({top}) and over {len(fts)} "
+              f"fine-tuning seed(s); tags with at least "
               f"{MIN_SUPPORT} test words, largest loss first ({len(tl.ranked)} such tags). One probe seed and no "
               "interval: for a tag with n test words one word moves its recall by 100/n points, so read small "
               "tags' changes as indications.", ""]
-        L += (_table(["tag", "test words", "F1 base", f"F1 {v}", "change (points)"], rows) if rows
+        L += (_table(["tag", "test words", "F1 base", f"F1 {v} (seed mean)", "change (points)"], rows) if rows
               else ["No tag has enough test words."]) + [""]
     return L
 
@@ -299,13 +329,23 @@ def _salience_note(res: Results, m: str, t: str, variants: list[str]) -> str:
 
 
 def _finetune_section(res: Results) -> list[str]:
+    """Test scores of every fine-tuning seed, and their mean and spread per (model, task)."""
     if not res.finetune:
         return []
-    rows = [[f"{m} + {t}", r.metric, _pct(r.score), _pct(r.majority),
-             f"{100 * (r.score - r.majority):+.1f}" if r.majority is not None else "-"]
-            for (m, t), r in sorted(res.finetune.items())]
-    return ["## Fine-tuned task scores", "", *_table(["variant", "metric", "test", "majority baseline", "gain"], rows),
-            ""]
+    rows = []
+    by_task: dict[tuple[str, str], list[FinetuneResult]] = {}
+    for (m, _), r in sorted(res.finetune.items(), key=lambda kv: (kv[0][0], kv[1].task, kv[1].seed)):
+        by_task.setdefault((m, r.task), []).append(r)
+    for (m, t), rs in by_task.items():
+        for r in rs:
+            rows.append([f"{m} + {t}", str(r.seed), r.metric, _pct(r.score), _pct(r.majority),
+                         f"{100 * (r.score - r.majority):+.1f}" if r.majority is not None else "-"])
+        scores = [r.score for r in rs]
+        if len(rs) > 1:
+            rows.append([f"{m} + {t}", f"mean of {len(rs)}", rs[0].metric,
+                         f"{_pct(float(np.mean(scores)))} (sd {100 * float(np.std(scores, ddof=1)):.1f})", "-", "-"])
+    return ["## Fine-tuned task scores", "",
+            *_table(["variant", "seed", "metric", "test", "majority baseline", "gain"], rows), ""]
 
 
 def metrics(res: Results, claims: ClaimsFile) -> MetricsFile:
@@ -325,9 +365,10 @@ def run_times(params: Params, root: Path) -> list[str]:
     recorded"): run facts, shown on the console, never written into the committed report."""
     lay = Layout.of(params, root)
     logs = read_run_logs(lay.results.root)
-    runs = [("finetune", f"{m}-{t}") for m in params.models for t in params.sentence_tasks]
+    runs = [("finetune", f"{m}-{checkpoint(t, seed)}") for m in params.models for t in params.sentence_tasks
+            for seed in params.finetune.seeds]
     runs += [(s, f"{m}-{v}-{t}") for s in ("extract", "probe", "neurons") for m in params.models
-             for v in params.variants for t in params.probe_tasks]
+             for v in params.checkpoints for t in params.probe_tasks]
     lines = []
     for stage, name in runs:
         log_ = logs.get((stage, name))
@@ -353,7 +394,7 @@ def build_report(params: Params, root: Path) -> dict[str, Any]:
     paper = load_profile("paper", root)
     devs = deviations(params, paper)
     proxy, why = proxy_of(params, paper, devs)
-    res = load_results(lay.root, models=params.models, variants=params.variants, tasks=params.probe_tasks,
+    res = load_results(lay.root, models=params.models, variants=params.checkpoints, tasks=params.probe_tasks,
                        sentence_tasks=params.sentence_tasks)
     verdicts = evaluate_claims(res, spec, Options(n_boot=params.probe.n_boot, seed=params.seed, proxy=proxy,
                                                   proxy_reason=why))
@@ -374,5 +415,6 @@ def build_report(params: Params, root: Path) -> dict[str, Any]:
 def _report_config(params: Params) -> dict[str, Any]:
     """The params the report stage depends on (its ``params:`` in dvc.yaml)."""
     return {"profile": params.profile, "seed": params.seed, "models": list(params.models),
-            "variants": list(params.variants), "probe_tasks": list(params.probe_tasks),
-            "sentence_tasks": list(params.sentence_tasks), "n_boot": params.probe.n_boot}
+            "variants": list(params.variants), "checkpoints": list(params.checkpoints),
+            "probe_tasks": list(params.probe_tasks), "sentence_tasks": list(params.sentence_tasks),
+            "n_boot": params.probe.n_boot}

@@ -2,8 +2,9 @@
 at the top layers (report table) and per layer (report heatmap).
 
 Both results (or each fine-tuning seed's result, averaged) carry the seed-0 probe's per-tag F1 on the
-same test words (``LayerResult.per_tag``); tags are matched by name. The top layers are the top third of the transformer layers (claims.yaml: the last
-``round(L / 3)`` of layers 1..L; the embedding layer 0 is never in it).
+same test words (``LayerResult.per_tag``); tags are matched by name. The top layers are the top third of
+the transformer layers (claims.yaml: the last ``round(L / 3)`` of layers 1..L; the embedding layer 0 is
+never in it).
 """
 
 from __future__ import annotations

@@ -53,6 +53,7 @@ def api_root(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> Path
     import numpy as np
 
     from pipeline import models
+    from pipeline.config import load_params
     from pipeline.data import LoadContext, load_probe_splits
     from pipeline.extract import extract_array
     from pipeline.probing.solver import SolverConfig, fit
@@ -66,7 +67,8 @@ def api_root(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> Path
         shutil.copytree(repo / "results" / part, res / part)
     for name in ("claims.json", "report.md", "metrics.json"):
         shutil.copy(repo / "results" / name, res / name)
-    for variant in ("base", "sentiment", "hedge"):
+    checkpoints = load_params(root / "params.yaml")[0].checkpoints  # base and <task>-seed<N>
+    for variant in checkpoints:
         (root / "models" / "minilm").mkdir(parents=True, exist_ok=True)
         (root / "models" / "minilm" / variant).symlink_to(minilm_dir, target_is_directory=True)
     splits = load_probe_splits("pos-wsj", LoadContext(cache=None, corpora_dir=root / "corpora"))
@@ -79,6 +81,6 @@ def api_root(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> Path
     y = np.asarray([names.index(t) for s in train for t in s.labels])
     yd = np.asarray([names.index(t) for s in dev for t in s.labels])
     probe, _ = fit(X, y, Xd, yd, config=SolverConfig(seed=0, epochs=5), label_names=names)
-    for variant in ("base", "sentiment", "hedge"):
+    for variant in checkpoints:
         probe.save(res / "probes" / "minilm" / variant / "pos-wsj")
     return root

@@ -13,7 +13,10 @@ import pytest
 from app import create_app
 from app.probing import split_words
 from app.settings import Settings
+from pipeline.config import Params
 from pipeline.records import LayerResult
+
+CHECKPOINTS = Params().checkpoints  # base, sentiment-seed42, ..., hedge-seed44: what the API serves
 
 pytestmark = pytest.mark.integration
 PROBLEM = "application/problem+json"
@@ -46,7 +49,7 @@ def test_health(client) -> None:  # noqa: ANN001
     assert client.get("/livez").get_json()["status"] == "ok"
     r = client.get("/readyz").get_json()
     assert r["status"] in ("ready", "degraded")
-    assert r["models"]["minilm"] == {"base": True, "sentiment": True, "hedge": True}
+    assert r["models"]["minilm"] == {c: True for c in CHECKPOINTS}
     assert r["results"] == {"layers": 6, "neurons": 6, "finetune": 2}
 
 
@@ -55,16 +58,16 @@ def test_models(client) -> None:  # noqa: ANN001
     assert r["profile"] == "offline" and r["tasks"] == ["pos-wsj", "chunk-wsj"]
     (m,) = r["models"]
     assert (m["name"], m["n_layers"], m["dim"]) == ("minilm", 7, 384)
-    assert [v["name"] for v in m["variants"]] == ["base", "sentiment", "hedge"]
+    assert [v["name"] for v in m["variants"]] == CHECKPOINTS
     assert all(v["probe_ready"] and v["tasks"] == ["chunk-wsj", "pos-wsj"] for v in m["variants"])
 
 
 def test_results_filters_and_pages(client, api_root: Path) -> None:  # noqa: ANN001
     all_rows = client.get("/v1/results?limit=500").get_json()
     assert all_rows["total"] == 3 * 2 * 7 and len(all_rows["items"]) == 42
-    r = client.get("/v1/results?model=minilm&variant=sentiment&task=pos-wsj&layer=4").get_json()
+    r = client.get("/v1/results?model=minilm&variant=sentiment-seed43&task=pos-wsj&layer=4").get_json()
     (row,) = r["items"]
-    committed = LayerResult.read(api_root / "results/layers/minilm/sentiment/pos-wsj.json")
+    committed = LayerResult.read(api_root / "results/layers/minilm/sentiment-seed43/pos-wsj.json")
     base = LayerResult.read(api_root / "results/layers/minilm/base/pos-wsj.json")
     assert row["accuracy"] == committed.mean[4]
     assert row["delta"] == pytest.approx(committed.mean[4] - base.mean[4])
@@ -78,7 +81,7 @@ def test_results_filters_and_pages(client, api_root: Path) -> None:  # noqa: ANN
 
 def test_neurons_claims_provenance(client) -> None:  # noqa: ANN001
     items = client.get("/v1/neurons?task=pos-wsj").get_json()["items"]
-    assert {i["variant"] for i in items} == {"base", "sentiment", "hedge"}
+    assert {i["variant"] for i in items} == set(CHECKPOINTS)
     assert all(sum(i["counts"]) == i["k"] and i["n_neurons"] == 2688 for i in items)
     claims = client.get("/v1/claims").get_json()
     assert [c["id"] for c in claims["claims"]] == ["C1", "C2", "C3", "C4", "C5"]
@@ -152,7 +155,7 @@ def test_probe_sentence_all_variants_and_layers(client) -> None:  # noqa: ANN001
     body = r.get_json()
     assert body["words"] == ["The", "cat", "sat", "on", "the", "mat", "."]
     assert body["layers"] == list(range(7))
-    assert [v["variant"] for v in body["variants"]] == ["base", "sentiment", "hedge"]
+    assert [v["variant"] for v in body["variants"]] == CHECKPOINTS
     base = body["variants"][0]
     assert [len(layer["tags"]) for layer in base["layers"]] == [7] * 7
     tags = [t["tag"] for t in base["layers"][3]["tags"]]
@@ -165,11 +168,11 @@ def test_probe_sentence_all_variants_and_layers(client) -> None:  # noqa: ANN001
 
 def test_probe_words_variants_layers(client) -> None:  # noqa: ANN001
     r = client.post("/v1/probe", json={"words": ["Stocks", "fell", "sharply", "."], "model": "minilm",
-                                       "task": "pos-wsj", "variants": ["hedge"], "layers": [6, 1], "top_k": 0})
+                                       "task": "pos-wsj", "variants": ["hedge-seed44"], "layers": [6, 1], "top_k": 0})
     body = r.get_json()
     assert r.status_code == 200 and body["layers"] == [6, 1] and body["words"][0] == "Stocks"
     (v,) = body["variants"]
-    assert v["variant"] == "hedge" and [x["layer"] for x in v["layers"]] == [6, 1] and v["neurons"] == []
+    assert v["variant"] == "hedge-seed44" and [x["layer"] for x in v["layers"]] == [6, 1] and v["neurons"] == []
 
 
 def test_probe_uses_the_pipeline_alignment(app) -> None:  # noqa: ANN001
@@ -332,9 +335,9 @@ def test_a_probe_that_cannot_be_loaded_is_a_503_not_a_500(api_root: Path, tmp_pa
 
     root = tmp_path / "broken"
     shutil.copytree(api_root, root, symlinks=True)
-    (root / "results/probes/minilm/hedge/pos-wsj/probe.safetensors").write_bytes(b"not a safetensors file")
+    (root / "results/probes/minilm/hedge-seed44/pos-wsj/probe.safetensors").write_bytes(b"not a safetensors file")
     c = create_app(Settings(root=root)).test_client()
-    body = _problem(c.post("/v1/probe", json={**OK, "variants": ["hedge"]}), 503)
-    assert "probe or neuron ranking of minilm/hedge/pos-wsj cannot be loaded" in body["detail"]
+    body = _problem(c.post("/v1/probe", json={**OK, "variants": ["hedge-seed44"]}), 503)
+    assert "probe or neuron ranking of minilm/hedge-seed44/pos-wsj cannot be loaded" in body["detail"]
     assert str(root) not in body["detail"]  # no server paths in answers
     assert c.post("/v1/probe", json={**OK, "variants": ["base"]}).status_code == 200

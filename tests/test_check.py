@@ -40,7 +40,8 @@ def test_baseline_records_metrics_claims_and_tolerances(run: tuple[Path, Path]) 
     b = json.loads(run[1].read_text())
     assert b["format"] == 1 and b["profile"] == "offline"
     assert b["metrics"]["layer_accuracy/minilm/base/pos-wsj/3"] == pytest.approx(90.0)
-    assert b["metrics"]["finetune_score/minilm/sentiment"] == pytest.approx(84.0)
+    assert b["metrics"]["finetune_score/minilm/sentiment-seed42"] == pytest.approx(84.0)
+    assert b["metrics"]["finetune_score/minilm/hedge-seed44"] == pytest.approx(72.0)
     assert b["claims"] == {"C1": "SUPPORTED", "C2": "INCONCLUSIVE", "C3": "NOT_APPLICABLE", "C4": "NOT_APPLICABLE",
                            "C5": "INCONCLUSIVE"}
     assert b["tolerances"] == check.DEFAULT_TOLERANCES
@@ -125,7 +126,7 @@ def test_baseline_from_another_cpu_is_noted(run: tuple[Path, Path]) -> None:
 
 def test_missing_result_fails(run: tuple[Path, Path]) -> None:
     results, baseline = run
-    ResultsLayout(results).layer("minilm", "hedge", "chunk-wsj").unlink()
+    ResultsLayout(results).layer("minilm", "hedge-seed43", "chunk-wsj").unlink()
     code, table = check.run_check(results, baseline)
     assert code == 1 and table.count("MISSING") == 7
 
@@ -144,10 +145,10 @@ def test_cli_exit_codes_and_clear_errors(run: tuple[Path, Path], tmp_path: Path,
     params.write_text("profile: offline\npaths:\n  results: results\n")
     assert main(["--params", str(params), "check"]) == 0
     assert "-> PASS" in capsys.readouterr().out
-    _shift_layer(results, "hedge", 6, -0.05)
+    _shift_layer(results, "hedge-seed42", 6, -0.05)
     assert main(["--params", str(params), "check", "--only-problems"]) == 1
     out = capsys.readouterr().out
-    assert "REGRESSION" in out and "layer_accuracy/minilm/hedge/pos-wsj/6" in out
+    assert "REGRESSION" in out and "layer_accuracy/minilm/hedge-seed42/pos-wsj/6" in out
     # unusable input: exit 2 with one clear line, no traceback
     assert main(["--params", str(params), "check", "--baseline", "nope.json"]) == 2
     assert main(["--params", str(params), "check", "--tolerance", "layer_accuracy=lots"]) == 2

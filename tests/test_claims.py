@@ -66,14 +66,15 @@ def test_offline_shaped_results(tmp_path: Path) -> None:
                                                                 "members": ["minilm/chunk-wsj", "minilm/pos-wsj"]}}
     u = cl["C1"].units[0]
     assert u["statistic"] == pytest.approx(10.0) and u["threshold"] == pytest.approx(2.191, abs=1e-3)
-    # C2: sentiment drops 5.5 points in the top third (SUPPORTED), hedge 0.5 (CONTRADICTED): the units disagree
+    # C2: sentiment drops 5.3 points in the top third (SUPPORTED), hedge 0.3 (CONTRADICTED): the units disagree
     assert _units(cl["C2"]) == {"minilm/hedge/chunk-wsj": "CONTRADICTED", "minilm/hedge/pos-wsj": "CONTRADICTED",
                                 "minilm/sentiment/chunk-wsj": "SUPPORTED", "minilm/sentiment/pos-wsj": "SUPPORTED"}
     assert cl["C2"].verdict == "INCONCLUSIVE" and "disagree" in cl["C2"].reason
     assert set(cl["C2"].independent_units) == {"minilm/hedge/wsj-sample", "minilm/sentiment/wsj-sample"}
     s = next(u for u in cl["C2"].units if u["unit"] == "minilm/sentiment/pos-wsj")
-    assert s["delta_top"] == pytest.approx(-5.5, abs=0.01) and s["delta_top_ci"][1] < -2
-    assert cl["C2"].n_finetune_seeds == 1 and ONE_SEED in cl["C2"].trust
+    assert s["delta_top"] == pytest.approx(-5.3, abs=0.01) and s["delta_top_ci"][1] < -2
+    # three fine-tuning seeds 0.1 points apart: the hierarchical interval is wider than the sentences' alone
+    assert cl["C2"].n_finetune_seeds == 3 and ONE_SEED not in cl["C2"].trust
     assert cl["C3"].verdict == "NOT_APPLICABLE" and cl["C3"].reason.endswith("(this profile has: hedge, sentiment)")
     assert cl["C4"].verdict == "NOT_APPLICABLE" and "roberta" in cl["C4"].reason
     # C5: the rankings are not salient (as on the real offline stores) -> INCONCLUSIVE with the reason
@@ -283,6 +284,28 @@ def test_c5_inconclusive_when_the_shift_is_noise(tmp_path: Path) -> None:
     assert c5.verdict == "INCONCLUSIVE" and lo < 0 < hi
 
 
+def test_c5_groups_fine_tuning_seeds_and_gates_on_every_seed(tmp_path: Path) -> None:
+    """Three seeds of one variant are one unit: the shift averages them (interval over oracle and fine-tuning
+    seeds), and one seed whose ranking is not salient makes the unit INCONCLUSIVE, naming that checkpoint."""
+    write_neurons(tmp_path, "minilm", "base", "pos-wsj", [1, 2, 3, 3, 3, 3, 3], salience=salience_block(),
+                  rankings=rankings_block(DOWN[0]))
+    shifts = {42: [2.0, 2.1, 1.9, 2.05, 1.95], 43: [2.5, 2.6, 2.4, 2.55, 2.45], 44: [1.5, 1.6, 1.4, 1.55, 1.45]}
+    for seed, layers in shifts.items():
+        write_neurons(tmp_path, "minilm", f"sentiment-seed{seed}", "pos-wsj", [3, 3, 3, 3, 1, 1, 1],
+                      salience=salience_block(), rankings=rankings_block(layers))
+    c5 = _claims(tmp_path)["C5"]
+    (u,) = c5.units
+    assert u["unit"] == "minilm/sentiment/pos-wsj" and u["n_finetune_seeds"] == 3 and c5.verdict == "SUPPORTED"
+    assert u["raw"]["statistic"] == pytest.approx(-1.0)
+    assert sorted(u["salience"]["finetuned"]) == ["sentiment-seed42", "sentiment-seed43", "sentiment-seed44"]
+    one_seed = _c5(tmp_path / "one", rankings_block(DOWN[0]), rankings_block(DOWN[1]))
+    assert u["raw"]["ci"][1] - u["raw"]["ci"][0] > one_seed.units[0]["raw"]["ci"][1] - one_seed.units[0]["raw"]["ci"][0]
+    write_neurons(tmp_path, "minilm", "sentiment-seed43", "pos-wsj", [3, 3, 3, 3, 1, 1, 1],
+                  salience=salience_block(salient=False), rankings=rankings_block(shifts[43]))
+    c5 = _claims(tmp_path)["C5"]
+    assert c5.verdict == "INCONCLUSIVE" and "ranking not salient for minilm/sentiment-seed43/pos-wsj" in c5.reason
+
+
 def test_c5_not_applicable_without_base(tmp_path: Path) -> None:
     write_neurons(tmp_path, "minilm", "sentiment", "pos-wsj", [3, 3, 3, 3, 1, 1, 1])
     assert _claims(tmp_path)["C5"].verdict == "NOT_APPLICABLE"
@@ -298,3 +321,22 @@ def test_proxy_marking(tmp_path: Path) -> None:
     assert proxy_reason("paper", ["bert-base-cased"], ["bert-base-cased"], ["sst2"], ["sst2"], 0) is None
     why = proxy_reason("offline", ["minilm"], ["bert-base-cased"], ["sentiment"], ["sst2"], 11)
     assert "minilm instead of bert-base-cased" in why and "sentiment instead of sst2" in why
+
+
+def test_fine_tuning_seeds_are_grouped_and_widen_the_interval(tmp_path: Path) -> None:
+    """Three checkpoints <task>-seed<N> form one unit; seeds that disagree widen the delta's interval (the
+    hierarchical bootstrap resamples them), seeds that agree do not."""
+    top = [0.90, 0.90, 0.90, 0.90, 0.88, 0.85, 0.84]
+    for name, offsets in (("same", [0.0, 0.0, 0.0]), ("spread", [-0.02, 0.0, 0.02])):
+        write_layers(tmp_path / name, "minilm", "base", "pos-wsj", FLAT)
+        for seed, off in zip((42, 43, 44), offsets, strict=True):
+            write_layers(tmp_path / name, "minilm", f"sentiment-seed{seed}", "pos-wsj", [a + off for a in top])
+    units = {}
+    for name in ("same", "spread"):
+        c2 = _claims(tmp_path / name)["C2"]
+        (u,) = c2.units
+        assert u["unit"] == "minilm/sentiment/pos-wsj" and u["n_finetune_seeds"] == 3 and c2.n_finetune_seeds == 3
+        units[name] = u
+    width = {n: u["delta_top_ci"][1] - u["delta_top_ci"][0] for n, u in units.items()}
+    assert units["same"]["delta_top"] == pytest.approx(units["spread"]["delta_top"], abs=1e-6)
+    assert width["spread"] > 1.5 * width["same"]

@@ -102,7 +102,8 @@ def test_finetune_lands_outputs_and_reloads_bit_for_bit(tiny_base: Path, tmp_pat
 
     saved = json.loads((out / "metrics.json").read_text())
     assert metrics["seed"] == 42  # the first of finetune.seeds when no seed is given
-    record = finetune_record("tiny", "sentiment-seed42", 42, metrics, Params())  # the committed result: no timings, no host
+    # the committed result: no timings, no host
+    record = finetune_record("tiny", "sentiment-seed42", 42, metrics, Params())
     assert record.score == metrics["test"]["accuracy"] and record.majority == saved["majority_baseline"]["test"][
         "accuracy"]
     assert FinetuneResult.from_json(json.loads(json.dumps(record.to_json()))) == record

@@ -24,7 +24,7 @@ def test_default_layout_is_the_one_dvc_yaml_names(tmp_path: Path) -> None:
     r = lay.results
     assert rel(r.layer("minilm", "base", "pos-wsj")) == "results/layers/minilm/base/pos-wsj.json"
     assert rel(r.neurons("minilm", "base", "pos-wsj")) == "results/neurons/minilm/base/pos-wsj.json"
-    assert rel(r.finetune("minilm", "sentiment")) == "results/finetune/minilm-sentiment.json"
+    assert rel(r.finetune("minilm", "sentiment-seed42")) == "results/finetune/minilm-sentiment-seed42.json"
     assert rel(r.probe_dir("minilm", "base", "pos-wsj")) == "results/probes/minilm/base/pos-wsj"
     assert [rel(p) for p in (r.claims, r.metrics, r.report, r.plots)] == [
         "results/claims.json", "results/metrics.json", "results/report.md", "results/plots"]

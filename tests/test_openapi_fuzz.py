@@ -36,6 +36,7 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
 
 from app import create_app  # noqa: E402
 from app.settings import Settings  # noqa: E402
+from pipeline.config import Params  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -114,7 +115,7 @@ def test_openapi_fuzz(case, fuzz_app) -> None:  # noqa: ANN001
     _validate(case, response)
 
 
-_VARIANTS = st.sampled_from([None, ["base"], ["base", "sentiment", "hedge"], ["hedge", "base"]])
+_VARIANTS = st.sampled_from([None, ["base"], ["base", "sentiment-seed42", "hedge-seed43"], ["hedge-seed44", "base"]])
 # words as a client would send them: no whitespace, control or format characters (any script, emoji, ...)
 _WORD = st.text(st.characters(exclude_categories=("Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp")), min_size=1,
                 max_size=70)
@@ -153,7 +154,7 @@ def test_probe_fuzz_real_model(fuzz_app, case, form, keep, variants, words, laye
 
 
 def test_valid_probe_conforms(fuzz_app) -> None:  # noqa: ANN001
-    """A plain valid probe of all three variants answers 200 and its body conforms to ProbeOut."""
+    """A plain valid probe of every checkpoint answers 200 and its body conforms to ProbeOut."""
     case = schema["/v1/probe"]["POST"].Case(
         body={"sentence": "The committee approved the plan on Tuesday , but critics said it was n't enough .",
               "model": "minilm", "task": "pos-wsj", "top_k": 5},
@@ -162,7 +163,7 @@ def test_valid_probe_conforms(fuzz_app) -> None:  # noqa: ANN001
     assert response.status_code == 200, response.text[:500]
     _validate(case, response)
     out = json.loads(response.text)
-    assert [v["variant"] for v in out["variants"]] == ["base", "sentiment", "hedge"]
+    assert [v["variant"] for v in out["variants"]] == Params().checkpoints
 
 
 # ---------------------------------------------------------------------------- documented error answers

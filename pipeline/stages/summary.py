@@ -53,19 +53,19 @@ def summary(params: Params, root: Path) -> str:
         return "\n".join(lines)
     if res.finetune:
         lines.append("Fine-tuned variants (results/finetune/): test score vs majority baseline, time")
-        for (m, t), r in sorted(res.finetune.items()):
+        for (m, c), r in sorted(res.finetune.items()):
             base = f"{r.majority:.3f}" if r.majority is not None else "-"
-            lines.append(f"  {m}-{t:14s} {r.metric} {r.score:.3f} (majority {base}, "
-                         f"{_took(runs.get(('finetune', f'{m}-{t}')))})")
+            lines.append(f"  {m}-{c:18s} {r.metric} {r.score:.3f} (majority {base}, "
+                         f"{_took(runs.get(('finetune', f'{m}-{c}')))})")
     if res.layers:
         lines.append("Layer probes (results/layers/): mean test accuracy per layer over seeds, embeddings first; "
                      "time")
         for (m, v, t), r in sorted(res.layers.items()):
             acc = " ".join(f"{a:.3f}" for a in r.mean)
-            lines.append(f"  {m}/{v:10s} {t:10s} {acc}  ({_took(runs.get(('probe', f'{m}-{v}-{t}')))})")
+            lines.append(f"  {m}/{v:16s} {t:10s} {acc}  ({_took(runs.get(('probe', f'{m}-{v}-{t}')))})")
     if res.neurons:
         lines.append("Minimal neuron sets (results/neurons/): size, mean layer, selected neurons per layer; time")
         for (m, v, t), n in sorted(res.neurons.items()):
-            lines.append(f"  {m}/{v:10s} {t:10s} k={n.k:4d} of {n.n_neurons}, mean layer {n.mean_layer:.2f}, "
+            lines.append(f"  {m}/{v:16s} {t:10s} k={n.k:4d} of {n.n_neurons}, mean layer {n.mean_layer:.2f}, "
                          f"per layer {n.counts} ({_took(runs.get(('neurons', f'{m}-{v}-{t}')))})")
     return "\n".join(lines)
