@@ -19,6 +19,7 @@ from pipeline.errors import LingShiftError
 from pipeline.layout import Layout
 from pipeline.names import load_checked
 from pipeline.records import ClaimsFile, Results, load_results, read_claims
+from pipeline.variants import seed_of
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,12 @@ class Catalog:
     def variants(self) -> list[str]:
         """The checkpoints served: ``base`` and ``<task>-seed<N>`` per fine-tuning seed (``params.checkpoints``)."""
         return list(self.params.checkpoints)
+
+    @property
+    def default_variants(self) -> list[str]:
+        """What a probe without ``variants`` shows: base and each fine-tuned variant's first seed."""
+        first = self.params.finetune.seeds[0]
+        return [c for c in self.variants if seed_of(c) in (None, first)]
 
     @property
     def tasks(self) -> list[str]:

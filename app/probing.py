@@ -162,10 +162,11 @@ class ProbeService:
             raise Busy(f"the probe did not finish within {self.timeout_s:g} s") from None
 
     def resolve_variants(self, model: str, task: str, variants: Sequence[str] | None) -> list[str]:
-        """The requested variants (allow-listed), or base + every variant that is ready for ``task``."""
+        """The requested checkpoints (allow-listed), or by default base and the first fine-tuning seed of each
+        fine-tuned variant (``sentiment-seed42``, ...) that is ready for ``task``; other seeds on request."""
         c = self.catalog
         if variants is None:
-            chosen = [v for v in c.variants if self.ready(model, v, task)]
+            chosen = [v for v in c.default_variants if self.ready(model, v, task)]
             if not chosen:
                 raise Unavailable(f"no variant of {model} is ready to probe {task} on this server",
                                   RUN_PIPELINE)

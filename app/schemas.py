@@ -27,7 +27,8 @@ class ProbeIn(_In):
     model: str = Field(..., pattern=_NAME, description="an allow-listed model name (GET /v1/models)")
     task: str = Field(..., pattern=_NAME, description="probing task, e.g. pos-wsj")
     variants: Optional[list[str]] = Field(None, min_length=1, max_length=32,
-                                          description="default: base and every fine-tuned variant available")
+                                          description="checkpoints (GET /v1/models); default: base and "
+                                                      "the first fine-tuning seed of each fine-tuned variant")
     layers: Optional[list[int]] = Field(None, min_length=1, max_length=128, description="default: all layers")
     top_k: int = Field(5, ge=0, le=1000, description="top-ranked neurons (LCA ranking) returned per variant; "
                                                      "claim C5 says whether the ranking is salient")
