@@ -42,7 +42,7 @@ def _rows_layer_major(X: np.ndarray, rows: slice | np.ndarray, layers: np.ndarra
         lm = lm.copy()
     t = torch.from_numpy(lm)
     if perm is not None:
-        t = t[:, perm]
+        t = torch.index_select(t, 1, perm)  # a plain copy, faster than t[:, perm]
     return t
 
 
@@ -148,7 +148,7 @@ class Concat(View):
         t = _rows_layer_major(X, rows, None, perm)
         flat = t.permute(1, 0, 2).reshape(1, t.shape[1], t.shape[0] * t.shape[2])
         if self.neurons is not None:
-            flat = flat[:, :, torch.from_numpy(self.neurons)]
+            flat = torch.index_select(flat, 2, torch.from_numpy(self.neurons))
         return flat.to(torch.float32).contiguous()
 
     def positions(self, neurons: np.ndarray) -> np.ndarray:
