@@ -52,6 +52,49 @@ def test_ordering_is_a_permutation_and_starts_with_each_class_top() -> None:
     assert set(ordering[: cutoffs[0]].tolist()) == tops
 
 
+def neurox_ordering(W: np.ndarray, search_stride: int = 100) -> tuple[list[int], list[int]]:
+    """NeuroX 1.0.9's ``get_top_neurons`` / ``get_neuron_ordering`` transcribed literally (every prefix neuron
+    added to the union set one by one, repeats included), for the hand-free parity tests below."""
+    A = np.abs(np.ascontiguousarray(W.T, dtype=np.float32))
+    ordering: list[int] = []
+    considered: set[int] = set()
+    cutoffs = []
+    for i in range(search_stride + 1):
+        union: set[int] = set()
+        for c in range(A.shape[0]):
+            total_mass = np.sum(A[c, :])
+            sort_idx = np.argsort(A[c, :])[::-1]
+            cum_sums = np.cumsum(A[c, sort_idx])
+            unselected = np.where(cum_sums >= total_mass * (i / search_stride))[0]
+            selected = np.arange(cum_sums.shape[0]) if unselected.shape[0] == 0 else np.arange(unselected[0] + 1)
+            for t in sort_idx[selected]:
+                union.add(int(t))
+        new = set(list(union)).difference(considered)
+        ordering = ordering + list(new)
+        considered = considered.union(new)
+        cutoffs.append(len(ordering))
+    return ordering, cutoffs
+
+
+@pytest.mark.parametrize("shape, ties", [((60, 3), True), ((384, 44), False), ((700, 9), True),
+                                         ((2688, 41), False), ((2688, 41), True)])
+def test_ordering_and_union_equal_neurox_set_order(shape: tuple[int, int], ties: bool) -> None:
+    """Not just the same neurons per step: the same order inside each step (NeuroX's set iteration order)."""
+    W = np.random.default_rng(shape[0] + ties).standard_normal(shape).astype(np.float32)
+    if ties:  # many exactly equal |w| (and zeros)
+        W = (np.round(W * 2) / 2).astype(np.float32)
+    ordering, cutoffs = neuron_ordering(W, search_stride=25)
+    ref, ref_cutoffs = neurox_ordering(W, search_stride=25)
+    assert ordering.tolist() == ref and cutoffs == ref_cutoffs
+    A = np.abs(W.T)
+    for pct in (0.0, 0.4, 0.93, 1.0):
+        union, per_class = top_neurons(W, pct)
+        ref_union: set[int] = set()
+        for c in range(A.shape[0]):
+            ref_union.update(int(t) for t in per_class[c])
+        assert union.tolist() == list(ref_union)
+
+
 def test_ranking_rejects_bad_weights() -> None:
     with pytest.raises(ProbeInputError, match="neurons, classes"):
         neuron_ordering(np.zeros(5))

@@ -138,6 +138,18 @@ def test_dev_selects_an_epoch_per_layer(toy: dict) -> None:
     assert p.score(toy["Xd"], toy["yd"]) == pytest.approx(best)
 
 
+@pytest.mark.parametrize("settings", [{}, {"select_epoch": False}, {"patience": 1}, {"memory_budget_mb": 0.01}])
+def test_kept_dev_accuracy_is_the_returned_probes_dev_score(toy: dict, settings: dict) -> None:
+    p, h = fit(toy["X"], toy["y"], toy["Xd"], toy["yd"], config=replace(FAST, **settings))
+    kept = h.kept_dev_accuracy()
+    assert kept.dtype == np.float64 and kept.shape == (3,)
+    assert np.array_equal(kept, p.score(toy["Xd"], toy["yd"]))  # exactly: the same count over the same words
+    assert "dev_correct" not in h.to_dict() and "n_dev" not in h.to_dict()  # the written history is unchanged
+    _, no_dev = fit(toy["X"], toy["y"], config=FAST)
+    with pytest.raises(ProbeInputError, match="no dev accuracy"):
+        no_dev.kept_dev_accuracy()
+
+
 def test_streaming_chunks_match_resident_quality(toy: dict) -> None:
     """A memory budget far below the data forces chunked streaming; the result is as good."""
     p, h = fit(toy["X"], toy["y"], toy["Xd"], toy["yd"], config=replace(FAST, memory_budget_mb=0.01))

@@ -11,6 +11,7 @@ from pipeline.probing.inputs import ProbeInputError
 from pipeline.probing.solver import SolverConfig, fit
 from pipeline.probing.subsets import (
     ablation_accuracy,
+    ablation_accuracy_seeds,
     grid_points,
     grid_scan,
     nested_fit,
@@ -138,6 +139,33 @@ def test_ablation_accuracy_equals_the_ablated_view(data: dict) -> None:
     np.testing.assert_allclose(fast, slow, atol=1.5 / len(data["yt"]))  # at most a near-tie word apart
     with pytest.raises(ProbeInputError, match="oracle over all neurons"):
         ablation_accuracy(oracle.with_view(Ablated(oracle.view, [0])), data["Xt"], data["yt"], sets)
+
+
+def test_ablation_over_seeds_equals_one_call_per_seed(data: dict) -> None:
+    oracles = oracle_seeds(data["X"], data["y"], data["Xd"], data["yd"], [0, 1, 2], config=FAST)
+    own = np.stack([np.sort(raw_ranking(o.weights[0])[:6]) for o in oracles])  # each oracle's top-6
+    shared = random_subsets(40, 6, 20, seed=4)
+    both = ablation_accuracy_seeds(oracles, data["Xt"], data["yt"], own, shared)
+    assert both.shape == (3, 21)
+    for p, o in enumerate(oracles):  # exactly: the same logits, whichever oracle shares the gathered inputs
+        alone = ablation_accuracy(o, data["Xt"], data["yt"], np.concatenate([own[p:p + 1], shared]))
+        assert np.array_equal(both[p], alone)
+    assert np.array_equal(ablation_accuracy_seeds(oracles, data["Xt"], data["yt"], None, shared), both[:, 1:])
+    assert both[:, 0].max() < both[:, 1:].mean()  # the planted neurons' ablation hurts more than random sets'
+    with pytest.raises(ProbeInputError, match="one set of k=6 per oracle"):
+        ablation_accuracy_seeds(oracles, data["Xt"], data["yt"], own[:2], shared)
+    with pytest.raises(ProbeInputError, match="ids in 0..39"):
+        ablation_accuracy_seeds(oracles, data["Xt"], data["yt"], own, shared + 40)
+
+
+def test_subsets_chunk_applies_the_row_permutation(data: dict) -> None:
+    sets = random_subsets(40, 9, 4, seed=2)
+    perm = torch.randperm(50, generator=torch.Generator().manual_seed(0))
+    c = Subsets(sets).chunk(data["X"], slice(10, 60), perm=perm)
+    flat = data["X"][10:60].reshape(50, 40)[perm.numpy()]
+    for s in range(len(sets)):
+        assert np.array_equal(c[s].numpy(), flat[:, sets[s]])
+    assert c.is_contiguous() and c.dtype == torch.float32
 
 
 def test_grid_scan_smallest_reaching_point_curve_and_spread(data: dict) -> None:

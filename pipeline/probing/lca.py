@@ -6,7 +6,8 @@
   ``get_top_neurons`` / ``get_neuron_ordering`` exactly, down to tie handling (the same
   ``np.argsort(...)[::-1]``, float32 sums and threshold arithmetic) and the order of neurons
   inside one percentage step (NeuroX takes them from a Python ``set``; we build the same sets
-  from the same insertion sequence, so the list is identical, not just the chunks);
+  from the same insertion sequence less its repeats, which leave a set unchanged, so the list is
+  identical, not just the chunks);
 - the **minimal set** is found by a grid scan, not here: :func:`pipeline.probing.subsets.grid_scan`
   (dev accuracy is not monotone in k, so a bisection over k would be wrong), driven by
   :mod:`pipeline.probing.neuron_analysis` with the salience gate;
@@ -63,10 +64,36 @@ def _class_prefixes(A: np.ndarray, percentages: Sequence[float]) -> tuple[list[n
     return orders, counts
 
 
-def _union_in_set_order(orders: list[np.ndarray], counts_row: np.ndarray) -> np.ndarray:
-    """NeuroX's ``np.array(list(set of per-class prefixes added class by class)))``."""
-    seq = np.concatenate([o[:k] for o, k in zip(orders, counts_row, strict=True)])
-    return np.array(list(set(seq.tolist())), dtype=np.int64)
+class _Prefixes:
+    """The per-class |w|-sorted prefixes of :func:`_class_prefixes`, for building their union quickly.
+
+    ``orders``: per class the neurons by decreasing |w| (``classes x int [neurons]``). NeuroX adds the
+    prefixes' neurons to a Python ``set`` class by class; a neuron already in the set changes nothing (not
+    even the table's size), so the set, and its iteration order, is the one built from each neuron's *first*
+    occurrence in that sequence alone. :meth:`first_occurrences` finds those with numpy.
+    """
+
+    def __init__(self, orders: list[np.ndarray]) -> None:
+        n_classes, n = len(orders), len(orders[0])
+        self.rank = np.empty((n_classes, n), dtype=np.int64)  # rank[c, j]: position of neuron j in class c
+        for c, o in enumerate(orders):
+            self.rank[c, o] = np.arange(n)
+        self.n = n
+
+    def first_occurrences(self, counts_row: np.ndarray) -> np.ndarray:
+        """Distinct neurons of the concatenated prefixes ``orders[c][:counts_row[c]]`` (c = 0, 1, ...), in the
+        order of their first occurrence: ``int [distinct]``."""
+        inside = self.rank < np.asarray(counts_row)[:, None]  # [classes, neurons]
+        first_class = inside.argmax(0)  # the earliest class whose prefix holds the neuron
+        cols = np.arange(self.n)
+        taken = inside[first_class, cols]
+        key = first_class * self.n + self.rank[first_class, cols]  # position in the concatenation, per class
+        ids = np.flatnonzero(taken)
+        return ids[np.argsort(key[ids], kind="stable")]
+
+    def union_in_set_order(self, counts_row: np.ndarray) -> list[int]:
+        """NeuroX's ``list(set of per-class prefixes added class by class))``: ``[distinct]`` neuron ids."""
+        return list(set(self.first_occurrences(counts_row).tolist()))
 
 
 def top_neurons(weights: Any, percentage: float,
@@ -80,7 +107,7 @@ def top_neurons(weights: Any, percentage: float,
     orders, counts = _class_prefixes(A, [percentage])
     names = list(class_names) if class_names is not None else list(range(A.shape[0]))
     per_class = {names[c]: orders[c][: counts[0, c]] for c in range(A.shape[0])}
-    return _union_in_set_order(orders, counts[0]), per_class
+    return np.array(_Prefixes(orders).union_in_set_order(counts[0]), dtype=np.int64), per_class
 
 
 def neuron_ordering(weights: Any, search_stride: int = NeuronParams().search_stride) -> tuple[np.ndarray, list[int]]:
@@ -89,20 +116,24 @@ def neuron_ordering(weights: Any, search_stride: int = NeuronParams().search_str
     weights: float ``[neurons, classes]`` (classes in ``class_to_idx`` order). Top neurons are
     taken at shares ``p / search_stride`` for p = 0..search_stride; each step appends the
     neurons it adds. Returns (ordering ``int [neurons]``, cutoffs: ordering length after each step).
+    The new neurons of a step come from NeuroX's own set operations (their order is the sets'); a step with
+    the previous step's prefix sizes adds nothing and is skipped.
     """
     if search_stride < 1:
         raise ProbeInputError(f"search_stride={search_stride} must be >= 1.")
     A = _abs_class_major(weights)
     percentages = [p / search_stride for p in range(search_stride + 1)]
     orders, counts = _class_prefixes(A, percentages)
+    prefixes = _Prefixes(orders)
     considered: set[int] = set()
     ordering: list[int] = []
     cutoffs: list[int] = []
     for i in range(len(percentages)):
-        local = _union_in_set_order(orders, counts[i]).tolist()
-        new = set(local).difference(considered)
-        ordering = ordering + list(new)
-        considered = considered.union(new)
+        if i == 0 or not np.array_equal(counts[i], counts[i - 1]):
+            local = prefixes.union_in_set_order(counts[i])
+            new = set(local).difference(considered)
+            ordering.extend(new)
+            considered = considered.union(new)
         cutoffs.append(len(ordering))
     return np.asarray(ordering, dtype=np.int64), cutoffs
 

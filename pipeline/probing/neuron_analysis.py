@@ -28,6 +28,7 @@ from pipeline.probing.lca import layer_distribution, neuron_ordering
 from pipeline.probing.solver import SolverConfig
 from pipeline.probing.subsets import (
     ablation_accuracy,
+    ablation_accuracy_seeds,
     grid_points,
     grid_scan,
     neuron_std,
@@ -123,8 +124,7 @@ def analyse_neurons(X: Any, y: Any, X_dev: Any, y_dev: Any, X_test: Any, y_test:
     top_test = [float(a) for a in acc["test"][:S]]
     rnd_test = acc["test"][S + 1:]
     sel = selection_salience(float(np.mean(top_test)), rnd_test, p.alpha)
-    abl_all = np.stack([ablation_accuracy(o, Xt, yt, np.concatenate([tops[s:s + 1], sets]))
-                        for s, o in enumerate(oracles)])  # [seeds, 1 + n_random]
+    abl_all = ablation_accuracy_seeds(oracles, Xt, yt, tops, sets)  # [seeds, 1 + n_random]
     abl_top = [float(a) for a in abl_all[:, 0]]
     abl = ablation_salience(float(np.mean(abl_top)), abl_all[:, 1:].mean(0), p.alpha)
     reason = _verdict(sel, abl)

@@ -107,6 +107,16 @@ class FitHistory:
     seconds: float = 0.0
     resident: bool = True
     n_train: int = 0
+    dev_correct: list[list[int]] = field(default_factory=list)  # [epochs][layers], dev words right (not in JSON)
+    n_dev: int = 0
+
+    def kept_dev_accuracy(self) -> np.ndarray:
+        """Dev accuracy ``float64 [layers]`` of the weights :func:`fit` returned (each layer's kept epoch), the
+        value ``probe.score(X_dev, y_dev)`` would recompute, from the counts taken while training."""
+        if not self.dev_correct or self.n_dev < 1:
+            raise ProbeInputError("no dev accuracy was recorded; fit with X_dev and y_dev.")
+        kept = [self.dev_correct[e - 1][layer] for layer, e in enumerate(self.best_epoch)]
+        return np.asarray(kept, dtype=np.float64) / self.n_dev
 
     def to_dict(self, timings: bool = True) -> dict[str, Any]:
         """The history as JSON; ``timings=False`` leaves out ``seconds`` (for files a re-run must not change)."""
@@ -213,8 +223,10 @@ class EpochSelector:
         return self.patience is not None and epoch + 1 - max(self.best_epoch) >= self.patience
 
 
-def dev_accuracy(data: list[tuple[torch.Tensor, torch.Tensor]], W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Accuracy per layer ``float [layers]`` of weights ``W``, ``b`` on prepared ``(x [layers, n, dim], y [n])``."""
+def dev_correct(data: list[tuple[torch.Tensor, torch.Tensor]], W: torch.Tensor,
+                b: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """Words predicted right per layer ``float [layers]`` (whole numbers) of weights ``W``, ``b`` on prepared
+    ``(x [layers, n, dim], y [n])`` chunks, and the number of words."""
     correct = torch.zeros(W.shape[0], device=W.device)
     n = 0
     with torch.no_grad():
@@ -222,6 +234,12 @@ def dev_accuracy(data: list[tuple[torch.Tensor, torch.Tensor]], W: torch.Tensor,
             pred = torch.baddbmm(b, c, W).argmax(-1)
             correct += (pred == yy).sum(1).float()
             n += c.shape[1]
+    return correct, n
+
+
+def dev_accuracy(data: list[tuple[torch.Tensor, torch.Tensor]], W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Accuracy per layer ``float [layers]`` of weights ``W``, ``b`` on prepared ``(x [layers, n, dim], y [n])``."""
+    correct, n = dev_correct(data, W, b)
     return correct / n
 
 
@@ -390,8 +408,10 @@ def fit(
                 bar.update(1)
         hist.train_loss.append((loss_sum / N).tolist())
         if dev_data is not None:
-            acc = dev_accuracy(dev_data, W, b)
+            correct, hist.n_dev = dev_correct(dev_data, W, b)
+            acc = correct / hist.n_dev
             hist.dev_accuracy.append(acc.tolist())
+            hist.dev_correct.append([int(v) for v in correct.tolist()])
             if cfg.select_epoch and selector.update(epoch, acc, W, b):
                 log.info("early stop after epoch %d: no layer improved on dev for %d epochs", epoch + 1, cfg.patience)
                 break

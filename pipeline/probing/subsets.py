@@ -8,7 +8,8 @@ dimension ``i % dim`` of layer ``i // dim``. Everything here batches what LCA us
   rankings by ``|w|`` (NeuroX's ordering) on raw and on standardised activations, and how far two agree;
 - :func:`random_subset_accuracy`: probes retrained on ``n_random`` random k-sets (and the top-k, in the same
   batch, so both follow one recipe) via the :class:`~pipeline.probing.views.Subsets` view;
-- :func:`ablation_accuracy`: a fitted oracle scored with each k-set zeroed, all sets in one forward per chunk;
+- :func:`ablation_accuracy`: a fitted oracle scored with each k-set zeroed, all sets in one forward per chunk
+  (:func:`ablation_accuracy_seeds`: several oracles, the inputs read and gathered once for all);
 - :func:`grid_scan`: the minimal set by a grid scan over k (not bisection: dev accuracy is not monotone in
   k), probes retrained on nested top-k prefixes for several seeds at once (:func:`~pipeline.probing.batched.
   fit_seeds` with weight masks);
@@ -143,9 +144,10 @@ def ranking_agreement(a: Sequence[int] | np.ndarray, b: Sequence[int] | np.ndarr
 def subset_accuracy(X: Any, y: Any, X_dev: Any, y_dev: Any, X_test: Any, y_test: Any, sets: Any, *,
                     config: SolverConfig | None = None) -> dict[str, np.ndarray]:
     """Retrain one probe per row of ``sets: int [n_sets, k]`` (one batched :func:`fit` on a :class:`Subsets`
-    view, dev choosing each probe's epoch); returns ``{"dev": float [n_sets], "test": float [n_sets]}``."""
-    probe, _ = fit(X, y, X_dev, y_dev, view=Subsets(sets), config=config)
-    return {"dev": probe.score(X_dev, y_dev), "test": probe.score(X_test, y_test)}
+    view, dev choosing each probe's epoch); returns ``{"dev": float [n_sets], "test": float [n_sets]}``. Dev
+    accuracy is the one measured while choosing the epoch (not predicted again)."""
+    probe, hist = fit(X, y, X_dev, y_dev, view=Subsets(sets), config=config)
+    return {"dev": hist.kept_dev_accuracy(), "test": probe.score(X_test, y_test)}
 
 
 def random_subset_accuracy(X: Any, y: Any, X_dev: Any, y_dev: Any, X_test: Any, y_test: Any, k: int,
@@ -175,38 +177,69 @@ def random_subset_accuracy(X: Any, y: Any, X_dev: Any, y_dev: Any, X_test: Any, 
     return out
 
 
+def _check_oracle(probe: LinearProbe, X: np.ndarray) -> None:
+    if not isinstance(probe.view, Concat) or probe.view.neurons is not None or probe.weights.shape[0] != 1:
+        raise ProbeInputError("ablation_accuracy needs an oracle over all neurons (a Concat view without neurons=).")
+    if (X.shape[1], X.shape[2]) != (probe.n_layers_in, probe.dim_in):
+        raise ProbeInputError(f"X has {X.shape[1]} layer(s) x {X.shape[2]} dims but the probe was fit on "
+                              f"{probe.n_layers_in} x {probe.dim_in}; pass activations of the same model.")
+
+
+def _check_sets(sets: Any, n_all: int, what: str = "sets") -> np.ndarray:
+    sets = np.asarray(sets, dtype=np.int64)
+    if sets.ndim != 2 or sets.size == 0 or sets.min() < 0 or sets.max() >= n_all:
+        raise ProbeInputError(f"{what} has shape {sets.shape}; expected int [n_sets, k] with ids in 0..{n_all - 1}.")
+    return sets
+
+
 def ablation_accuracy(probe: LinearProbe, X: Any, y: Any, sets: Any) -> np.ndarray:
     """Accuracy ``float [n_sets]`` of a fitted oracle (a probe over all neurons, :class:`Concat` view) on
     ``X: [words, layers, dim]`` when the neurons of each row of ``sets: int [n_sets, k]`` are zeroed, as
     NeuroX ablates (no retraining). One forward per row chunk serves every set: the logits of set ``s`` are
     the full logits minus the zeroed neurons' share ``x[:, sets[s]] @ W[sets[s]]``."""
-    if not isinstance(probe.view, Concat) or probe.view.neurons is not None or probe.weights.shape[0] != 1:
-        raise ProbeInputError("ablation_accuracy needs an oracle over all neurons (a Concat view without neurons=).")
+    return ablation_accuracy_seeds([probe], X, y, None, sets)[0]
+
+
+def ablation_accuracy_seeds(probes: Sequence[LinearProbe], X: Any, y: Any, own: Any, shared: Any) -> np.ndarray:
+    """:func:`ablation_accuracy` of several oracles (e.g. one per seed) on the same ``X: [words, layers, dim]``:
+    oracle ``p`` is scored with its own set ``own[p]`` (``int [probes, k]``, e.g. its top-k; ``None``: none)
+    zeroed, then with each of the ``shared: int [n_sets, k]`` sets zeroed. The activations are read, and every
+    set's neurons gathered, once for all oracles. Returns ``float [probes, 1 + n_sets]`` (``[probes, n_sets]``
+    without ``own``)."""
+    if not probes:
+        raise ProbeInputError("probes is empty; pass at least one oracle.")
     X = check_X(X)
-    if (X.shape[1], X.shape[2]) != (probe.n_layers_in, probe.dim_in):
-        raise ProbeInputError(f"X has {X.shape[1]} layer(s) x {X.shape[2]} dims but the probe was fit on "
-                              f"{probe.n_layers_in} x {probe.dim_in}; pass activations of the same model.")
+    for probe in probes:
+        _check_oracle(probe, X)
     y = check_y(y, X.shape[0])
-    sets = np.asarray(sets, dtype=np.int64)
-    n_all = probe.weights.shape[1]
-    if sets.ndim != 2 or sets.size == 0 or sets.min() < 0 or sets.max() >= n_all:
-        raise ProbeInputError(f"sets has shape {sets.shape}; expected int [n_sets, k] with ids in 0..{n_all - 1}.")
-    dev = torch_device(probe.device)
-    W = torch.from_numpy(probe.weights[0]).to(dev)  # [n_all, C]
-    b = torch.from_numpy(probe.bias[0]).to(dev)
+    first = probes[0]
+    n_all = first.weights.shape[1]
+    shared = _check_sets(shared, n_all)
+    P, k = len(probes), shared.shape[1]
+    if own is not None:
+        own = _check_sets(own, n_all, "own")
+        if own.shape != (P, k):
+            raise ProbeInputError(f"own has shape {own.shape}; expected one set of k={k} per oracle, ({P}, {k}).")
+    sets = shared if own is None else np.concatenate([own, shared])  # [S, k]: own sets first
+    S, off = sets.shape[0], 0 if own is None else P
+    dev = torch_device(first.device)
     idx = torch.from_numpy(sets).to(dev)
-    Ws = W[idx]  # [S, k, C]
-    y_pos = torch.from_numpy(probe.encode(y)).to(dev)
-    S, k = sets.shape
-    rows = max(1, int(probe.memory_budget_mb * 2**20 // (4 * (S * k + 3 * n_all))))
-    correct = torch.zeros(S, device=dev)
+    oracles = []  # per oracle: W [n_all, C], b [C], W of its sets [(1 +) n_sets, k, C], class positions of y
+    for p, probe in enumerate(probes):
+        W = torch.from_numpy(probe.weights[0]).to(dev)
+        Ws = [W[idx[off:]]] if own is None else [W[idx[p:p + 1]], W[idx[off:]]]
+        oracles.append((W, torch.from_numpy(probe.bias[0]).to(dev), Ws, torch.from_numpy(probe.encode(y)).to(dev)))
+    rows = max(1, int(first.memory_budget_mb * 2**20 // (4 * (S * k + 3 * n_all))))
+    correct = torch.zeros(P, shared.shape[0] + (own is not None), device=dev)
     with torch.no_grad():
         for sl in row_chunks(X.shape[0], rows):
-            c = probe.view.chunk(X, sl)[0].to(dev)  # [n, n_all]
-            z = torch.addmm(b, c, W)  # [n, C]
-            part = torch.bmm(c[:, idx.flatten()].view(c.shape[0], S, k).transpose(0, 1), Ws)  # [S, n, C]
-            pred = (z[None] - part).argmax(-1)
-            correct += (pred == y_pos[sl]).sum(1).float()
+            c = first.view.chunk(X, sl)[0].to(dev)  # [n, n_all], the same input for every oracle
+            g = torch.index_select(c, 1, idx.flatten()).view(c.shape[0], S, k).transpose(0, 1)  # [S, n, k]
+            for p, (W, b, Ws, y_pos) in enumerate(oracles):
+                z = torch.addmm(b, c, W)[None]  # [1, n, C]
+                xs = [g[off:]] if own is None else [g[p:p + 1], g[off:]]
+                pred = torch.cat([(z - torch.bmm(x, w)).argmax(-1) for x, w in zip(xs, Ws, strict=True)])
+                correct[p] += (pred == y_pos[sl]).sum(1).float()  # pred: [(1 +) n_sets, n]
     return (correct / X.shape[0]).cpu().numpy()
 
 
@@ -288,4 +321,5 @@ def grid_scan(X: Any, y: Any, X_dev: Any, y_dev: Any, ordering: Any, target: flo
 
 __all__ = ["subsample_rows", "oracle_seeds", "neuron_std", "raw_ranking", "standardised_ranking",
            "ranking_agreement", "subset_accuracy", "random_subset_accuracy", "ablation_accuracy",
+           "ablation_accuracy_seeds",
            "grid_points", "nested_fit", "grid_scan"]

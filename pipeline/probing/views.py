@@ -42,7 +42,7 @@ def _rows_layer_major(X: np.ndarray, rows: slice | np.ndarray, layers: np.ndarra
         lm = lm.copy()
     t = torch.from_numpy(lm)
     if perm is not None:
-        t = t[:, perm]
+        t = torch.index_select(t, 1, perm)  # a plain copy, faster than t[:, perm]
     return t
 
 
@@ -148,7 +148,7 @@ class Concat(View):
         t = _rows_layer_major(X, rows, None, perm)
         flat = t.permute(1, 0, 2).reshape(1, t.shape[1], t.shape[0] * t.shape[2])
         if self.neurons is not None:
-            flat = flat[:, :, torch.from_numpy(self.neurons)]
+            flat = torch.index_select(flat, 2, torch.from_numpy(self.neurons))
         return flat.to(torch.float32).contiguous()
 
     def positions(self, neurons: np.ndarray) -> np.ndarray:
@@ -243,11 +243,10 @@ class Subsets(View):
         t = _rows_layer_major(X, rows, None, perm)
         n = t.shape[1]
         flat = t.permute(1, 0, 2).reshape(n, t.shape[0] * t.shape[2]).to(torch.float32)  # [n, layers * dim]
-        idx = torch.from_numpy(self.sets)
-        out = torch.empty(self.sets.shape[0], n, self.sets.shape[1], dtype=torch.float32)
-        for s in range(self.sets.shape[0]):
-            torch.index_select(flat, 1, idx[s], out=out[s])
-        return out
+        n_sets, k = self.sets.shape
+        idx = torch.from_numpy(self.sets)[:, None, :].expand(n_sets, n, k)
+        # one gather for all sets, from the row block seen n_sets times (an expanded view, no copy)
+        return torch.gather(flat[None].expand(n_sets, n, flat.shape[1]), 2, idx)
 
     def to_json(self) -> dict[str, Any]:
         return {"layout": "subsets", "layers": None, "neurons": self.sets.tolist()}
