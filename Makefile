@@ -16,9 +16,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-## Run the pipeline of the active profile (dvc repro; offline by default) and say where the report is.
+## Run the pipeline of the active profile (offline by default) and say where the report is: dvc.yaml's stages,
+## JOBS at once (default: the cores, as memory allows; pipeline/parallel.py), DVC's bookkeeping serial.
+## `dvc repro` runs the same stages one at a time.
+JOBS ?=
 repro: $(STAMP)
-	PATH="$(CURDIR)/$(BIN):$$PATH" dvc repro
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pipeline run $(if $(JOBS),-j $(JOBS))
 	@$(BIN)/python -m pipeline summary
 	@echo "Report: results/report.md (claims: results/claims.json, plots: results/plots/). See README 'Outputs'."
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from collections.abc import Sequence
 
 from pipeline.errors import LingShiftError
@@ -46,6 +47,13 @@ def _parser() -> argparse.ArgumentParser:
         q.add_argument("--variant", default="base",
                        help="checkpoint: base or TASK-seedSEED (see checkpoints in params)")
         q.add_argument("--task", required=True)
+
+    rn = sub.add_parser("run", help="reproduce the pipeline (dvc.yaml, dvc.lock) running up to N stage commands at "
+                                    "once; DVC's bookkeeping stays serial (what `make repro` runs)")
+    rn.add_argument("targets", nargs="*", help="stages to reproduce with what they depend on (default: all)")
+    rn.add_argument("-j", "--jobs", type=int, help="stage commands at once (default: the cores; 1 = dvc repro's order)")
+    rn.add_argument("-f", "--force", action="store_true", help="re-run every stage, changed or not")
+    rn.add_argument("--dry", action="store_true", help="list the stages in the order they would be checked")
 
     sub.add_parser("report", help="evaluate the claims; write results/report.md, claims.json, metrics.json, plots/")
 
@@ -109,6 +117,8 @@ def _run(args: argparse.Namespace) -> int:
         print(show_or_switch(args.params, args.name))
         return 0
     params, root = load_checked(args.params)
+    if args.cmd == "run":
+        return _run_pipeline(args, root)
     if args.cmd == "check":
         return _check(args, params, root)
     if args.cmd in ("extract", "probe", "neurons") and args.variant not in params.checkpoints:
@@ -152,6 +162,23 @@ def _run(args: argparse.Namespace) -> int:
 
         print(summary(params, root))
     return 0
+
+
+def _run_pipeline(args: argparse.Namespace, root) -> int:  # noqa: ANN001
+    from pipeline.errors import ConfigError
+    from pipeline.parallel import run_pipeline
+
+    if args.jobs is not None and args.jobs < 1:
+        raise ConfigError(f"--jobs {args.jobs}: give at least 1")
+    t0 = time.perf_counter()
+    out = run_pipeline(root, jobs=args.jobs, targets=args.targets, force=args.force, dry=args.dry)
+    log.info("pipeline: %d stages ran, %d unchanged, %d failed, %d not run, in %.0f s", len(out.ran),
+             len(out.skipped), len(out.failed), len(out.not_run), time.perf_counter() - t0)
+    for name, why in out.failed.items():
+        log.error("stage %s failed: %s", name, why)
+    for name, cause in out.not_run.items():
+        log.error("stage %s did not run: it depends on %s", name, cause)
+    return 0 if out.ok else 1
 
 
 def _check(args: argparse.Namespace, params, root) -> int:  # noqa: ANN001

@@ -33,7 +33,7 @@ RULES: tuple[Rule, ...] = (
 # What app may import from pipeline itself (each with the packages above it, which Python runs on the way).
 APP_MAY_IMPORT: tuple[str, ...] = (
     "pipeline.records", "pipeline.layout", "pipeline.probing.linear", "pipeline.extract",
-    "pipeline.models", "pipeline.errors", "pipeline.config", "pipeline.names",
+    "pipeline.models", "pipeline.errors", "pipeline.config", "pipeline.names", "pipeline.variants",
 )
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,0 +1,108 @@
+"""The parallel stage runner (pipeline/parallel.py) on a small DVC project made in the test: it runs
+independent stages at once, leaves the same dvc.lock as `dvc repro`, skips what did not change, and
+reports a failed stage while finishing the others."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline.parallel import log_path, run_pipeline, stage_env
+
+# x and y each wait (up to 20 s) for the other's start file: they can only both succeed if they run at once.
+WAIT_FOR = 'touch {me}.started; for i in $(seq 200); do [ -f {other}.started ] && break; sleep 0.1; done; ' \
+           '[ -f {other}.started ] && echo {me} > {me}.txt'
+STAGES = {
+    "a": {"cmd": "echo A > a.txt", "outs": ["a.txt"]},
+    "b": {"cmd": "cat a.txt > b.txt && echo B >> b.txt", "deps": ["a.txt"], "outs": ["b.txt"]},
+    "x": {"cmd": WAIT_FOR.format(me="x", other="y"), "outs": ["x.txt"]},
+    "y": {"cmd": WAIT_FOR.format(me="y", other="x"), "outs": ["y.txt"]},
+    "d": {"cmd": "cat b.txt x.txt y.txt > d.txt && echo $OMP_NUM_THREADS > threads.txt",
+          "deps": ["b.txt", "x.txt", "y.txt"], "outs": ["d.txt", "threads.txt"]},
+}
+
+
+def _dvc(root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})})
+
+
+def project(root: Path, stages: dict = STAGES) -> Path:
+    """A git + DVC repository with ``stages`` in its dvc.yaml."""
+    root.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    assert _dvc(root, "init", "-q").returncode == 0
+    (root / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages}, sort_keys=False))
+    return root
+
+
+def _lock(root: Path) -> dict:
+    return yaml.safe_load((root / "dvc.lock").read_text())
+
+
+def test_runs_independent_stages_at_once_and_leaves_dvc_up_to_date(tmp_path: Path) -> None:
+    root = project(tmp_path / "p")
+    events: list[str] = []
+    out = run_pipeline(root, jobs=2, on_event=events.append)
+    assert out.ok and sorted(out.ran) == ["a", "b", "d", "x", "y"], out.failed
+    assert (root / "d.txt").read_text() == "A\nB\nx\ny\n"
+    assert (root / "threads.txt").read_text().strip() == stage_env(2)["OMP_NUM_THREADS"]
+    assert "Data and pipelines are up to date" in _dvc(root, "status").stdout
+    assert log_path(root, "x").read_text().startswith("$ touch x.started")
+    # the same lock as a serial `dvc repro` of the same project (x and y cannot run serially: make them plain)
+    serial = {**STAGES, "x": {"cmd": "echo x > x.txt", "outs": ["x.txt"]},
+              "y": {"cmd": "echo y > y.txt", "outs": ["y.txt"]}}
+    (root / "dvc.yaml").write_text(yaml.safe_dump({"stages": serial}, sort_keys=False))
+    ours = run_pipeline(root, jobs=2, on_event=events.append)
+    assert sorted(ours.ran) == ["x", "y"] and sorted(ours.skipped) == ["a", "b", "d"]  # d's inputs are the same
+    other = project(tmp_path / "q", serial)
+    assert _dvc(other, "repro", "-q", env=stage_env(2)).returncode == 0  # the same thread count in threads.txt
+    assert _lock(root) == _lock(other)
+    again = run_pipeline(root, jobs=2, on_event=events.append)
+    assert again.ran == {} and sorted(again.skipped) == ["a", "b", "d", "x", "y"]
+    assert any(e.startswith("start x") for e in events) and any(e.startswith("done d") for e in events)
+
+
+def test_a_failed_stage_skips_what_depends_on_it_and_the_rerun_resumes(tmp_path: Path) -> None:
+    stages = {**STAGES, "b": {"cmd": "echo broken >&2; exit 3", "deps": ["a.txt"], "outs": ["b.txt"]}}
+    root = project(tmp_path / "p", stages)
+    out = run_pipeline(root, jobs=2, on_event=lambda _: None)
+    assert not out.ok and sorted(out.ran) == ["a", "x", "y"]
+    assert list(out.failed) == ["b"] and "exit 3" in out.failed["b"] and "broken" in out.failed["b"]
+    assert out.not_run == {"d": "b"} and not (root / "d.txt").exists()
+    (root / "dvc.yaml").write_text(yaml.safe_dump({"stages": STAGES}, sort_keys=False))
+    again = run_pipeline(root, jobs=2, on_event=lambda _: None)
+    assert again.ok and sorted(again.ran) == ["b", "d"] and sorted(again.skipped) == ["a", "x", "y"]
+
+
+def test_targets_force_and_dry(tmp_path: Path) -> None:
+    root = project(tmp_path / "p")
+    events: list[str] = []
+    assert run_pipeline(root, jobs=2, targets=["b"], dry=True, on_event=events.append).ran == {}
+    assert events == ["would check a", "would check b"] and not (root / "a.txt").exists()
+    assert sorted(run_pipeline(root, jobs=2, targets=["b"], on_event=events.append).ran) == ["a", "b"]
+    assert sorted(run_pipeline(root, jobs=2, targets=["b"], force=True, on_event=events.append).ran) == ["a", "b"]
+
+
+def test_cli_runs_the_pipeline_and_reports_failures(tmp_path: Path) -> None:
+    stages = {"a": {"cmd": "exit 5", "outs": ["a.txt"]}}
+    root = project(tmp_path / "p", stages)
+    shutil.copy(Path(__file__).resolve().parents[1] / "params.yaml", root / "params.yaml")
+    proc = subprocess.run([sys.executable, "-m", "pipeline", "--params", str(root / "params.yaml"), "run", "-j", "1"],
+                          capture_output=True, text=True, cwd=root)
+    assert proc.returncode == 1 and "stage a failed: exit 5" in proc.stderr and "Traceback" not in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "pipeline", "--params", str(root / "params.yaml"), "run", "-j", "0"],
+                          capture_output=True, text=True, cwd=root)
+    assert proc.returncode == 2 and "--jobs 0: give at least 1" in proc.stderr
+
+
+@pytest.mark.parametrize(("jobs", "cores", "threads"), [(1, 2, "2"), (2, 2, "1"), (4, 2, "1"), (2, 16, "8")])
+def test_threads_per_stage(jobs: int, cores: int, threads: str) -> None:
+    env = stage_env(jobs, cores)
+    assert env["OMP_NUM_THREADS"] == env["MKL_NUM_THREADS"] == threads and env["OMP_WAIT_POLICY"] == "PASSIVE"
