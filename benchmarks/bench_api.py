@@ -1,9 +1,9 @@
 """Latency of POST /v1/probe through the Flask test client (pytest-benchmark; not part of the test suite).
 
 A 20-word sentence, MiniLM, all 7 layers, top_k 5, on this checkout's real fine-tuned weights and trained
-probes (``models/minilm/{base,sentiment,hedge}``, ``results/probes/minilm/*/pos-wsj``): each single variant,
-and base + sentiment + hedge in one request. Models load before timing (warm-up rounds); each round is one
-request: JSON parsing and validation, extraction, the probes of every layer, LCA top-k and the JSON answer.
+probes (``models/minilm/{base,sentiment-seed42,hedge-seed42}``, ``results/probes/minilm/*/pos-wsj``): each
+single checkpoint, and the three in one request (the API's default: base and each variant's first seed).
+Models load before timing (warm-up rounds); each round is one request: JSON parsing and validation, extraction, the probes of every layer, LCA top-k and the JSON answer.
 torch uses as many threads as one gunicorn worker gets (``gunicorn.conf.py``: cores // workers).
 
 Run from the repository root (see benchmarks/README-api.md)::
@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO))
 
 SENTENCE = ("The committee approved the revised budget on Tuesday , but several members said the cuts "
             "were n't deep enough .")  # 20 words as the API splits them
-VARIANTS = ("base", "sentiment", "hedge")
+VARIANTS = ("base", "sentiment-seed42", "hedge-seed42")  # the default of a probe without `variants`
 TASK = "pos-wsj"
 ROUNDS = int(os.environ.get("LINGSHIFT_BENCH_ROUNDS", "30"))
 TARGET_MS_PER_VARIANT = 50.0
@@ -75,8 +75,7 @@ def _body(variants: tuple[str, ...]) -> dict[str, Any]:
     return {"sentence": SENTENCE, "model": "minilm", "task": TASK, "variants": list(variants), "top_k": 5}
 
 
-@pytest.mark.parametrize("variants", [("base",), ("sentiment",), ("hedge",), VARIANTS],
-                         ids=["base", "sentiment", "hedge", "base+sentiment+hedge"])
+@pytest.mark.parametrize("variants", [(v,) for v in VARIANTS] + [VARIANTS], ids=[*VARIANTS, "+".join(VARIANTS)])
 def test_probe_latency(benchmark, client, variants: tuple[str, ...]) -> None:  # noqa: ANN001
     import torch
 

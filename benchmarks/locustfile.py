@@ -33,7 +33,7 @@ _VOCAB = ("the a this every some committee board market investors company shares
           "announced may will would could new big small early late strong weak recent major local "
           "in on at for with from by after before about over under against quickly sharply slightly "
           "not also again only still").split()
-_VARIANTS = ("base", "sentiment", "hedge")
+_VARIANTS = ("base", "sentiment-seed42", "hedge-seed42")
 _SAMPLES: list[tuple[str, int, float, bool]] = []
 _LOCK = threading.Lock()
 _seed = iter(range(1_000_000))
