@@ -3,7 +3,8 @@
 A 20-word sentence, MiniLM, all 7 layers, top_k 5, on this checkout's real fine-tuned weights and trained
 probes (``models/minilm/{base,sentiment-seed42,hedge-seed42}``, ``results/probes/minilm/*/pos-wsj``): each
 single checkpoint, and the three in one request (the API's default: base and each variant's first seed).
-Models load before timing (warm-up rounds); each round is one request: JSON parsing and validation, extraction, the probes of every layer, LCA top-k and the JSON answer.
+Models load before timing (warm-up rounds); each round is one request: JSON parsing and
+validation, extraction, the probes of every layer, LCA top-k and the JSON answer.
 torch uses as many threads as one gunicorn worker gets (``gunicorn.conf.py``: cores // workers).
 
 Run from the repository root (see benchmarks/README-api.md)::
