@@ -54,6 +54,10 @@ def _parser() -> argparse.ArgumentParser:
     rn.add_argument("-j", "--jobs", type=int, help="stage commands at once (default: the cores; 1 = dvc repro's order)")
     rn.add_argument("-f", "--force", action="store_true", help="re-run every stage, changed or not")
     rn.add_argument("--dry", action="store_true", help="list the stages in the order they would be checked")
+    rn.add_argument("--executor", choices=("local", "ray"), default="local",
+                    help="local: commands on this machine (default); ray: Ray tasks (pipeline/executors.py)")
+    rn.add_argument("--address", help="with --executor ray: the cluster (e.g. ray://head:10001 or auto); "
+                                      "default: start an embedded local Ray")
 
     sub.add_parser("report", help="evaluate the claims; write results/report.md, claims.json, metrics.json, plots/")
 
@@ -171,7 +175,8 @@ def _run_pipeline(args: argparse.Namespace, root) -> int:  # noqa: ANN001
     if args.jobs is not None and args.jobs < 1:
         raise ConfigError(f"--jobs {args.jobs}: give at least 1")
     t0 = time.perf_counter()
-    out = run_pipeline(root, jobs=args.jobs, targets=args.targets, force=args.force, dry=args.dry)
+    out = run_pipeline(root, jobs=args.jobs, targets=args.targets, force=args.force, dry=args.dry,
+                       executor=args.executor, address=args.address)
     log.info("pipeline: %d stages ran, %d unchanged, %d failed, %d not run, in %.0f s", len(out.ran),
              len(out.skipped), len(out.failed), len(out.not_run), time.perf_counter() - t0)
     for name, why in out.failed.items():

@@ -26,15 +26,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import subprocess
-import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pipeline.errors import LingShiftError
+from pipeline.executors import Executor, LocalExecutor, RayExecutor
 
 log = logging.getLogger(__name__)
 
@@ -101,34 +100,25 @@ def _tail(path: Path, n: int = 15) -> str:
     return "\n".join(lines[-n:])
 
 
-def _run_command(cmd: str, kwargs: dict[str, Any], log_file: Path) -> tuple[int, float]:
-    """Run one stage command through ``/bin/sh -c`` (as DVC does) with its output to ``log_file``:
-    ``(exit code, seconds)``."""
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    with open(log_file, "w", encoding="utf-8") as out:
-        out.write(f"$ {cmd}\n")
-        out.flush()
-        proc = subprocess.run(["/bin/sh", "-c", cmd], stdout=out, stderr=subprocess.STDOUT,  # noqa: S603
-                              check=False, **kwargs)
-    return proc.returncode, time.perf_counter() - t0
-
-
 def run_pipeline(root: Path | str, jobs: int | None = None, targets: Sequence[str] = (), force: bool = False,
-                 dry: bool = False, on_event: Callable[[str], None] | None = None) -> Outcome:
+                 dry: bool = False, on_event: Callable[[str], None] | None = None, executor: str = "local",
+                 address: str | None = None) -> Outcome:
     """Reproduce the pipeline in ``root`` (or the stages ``targets`` and what they depend on) with at most
     ``jobs`` stage commands at once; return what ran, what was unchanged and what failed.
 
     ``force`` re-runs every stage, as ``dvc repro --force``; ``dry`` only lists the stages that would
     run (in an order that respects the dependencies). ``on_event`` receives one progress line per
-    event (default: the log)."""
+    event (default: the log). ``executor``: ``local`` (threads on this machine) or ``ray`` (Ray tasks on
+    the cluster at ``address``, or on an embedded local Ray without one; :mod:`pipeline.executors`)."""
     from dvc.exceptions import DvcException
     from dvc.repo import Repo
 
     say = on_event or log.info
-    jobs = jobs or default_jobs()
+    if executor not in ("local", "ray"):
+        raise LingShiftError(f"unknown executor {executor!r}", "Use --executor local or --executor ray.")
+    if address and executor != "ray":
+        raise LingShiftError("--address is for --executor ray", "Add --executor ray, or drop --address.")
     root = Path(root).resolve()
-    env = stage_env(jobs)
     try:
         repo = Repo(str(root))
     except DvcException as err:
@@ -136,15 +126,20 @@ def run_pipeline(root: Path | str, jobs: int | None = None, targets: Sequence[st
     dvc_log = logging.getLogger("dvc")
     level = dvc_log.level
     dvc_log.setLevel(logging.WARNING)  # one line per stage event is ours; DVC's "Updating lock file" is noise
+    pool: Executor | None = None
     try:
-        return _run(repo, root, jobs, env, targets, force, dry, say)
+        if not dry:
+            pool = LocalExecutor(jobs or default_jobs()) if executor == "local" else RayExecutor(jobs, address)
+        return _run(repo, root, pool, targets, force, dry, say)
     finally:
         dvc_log.setLevel(level)
+        if pool is not None:
+            pool.close()
 
 
-def _run(repo: Any, root: Path, jobs: int, env: dict[str, str], targets: Sequence[str], force: bool, dry: bool,
+def _run(repo: Any, root: Path, pool: Executor | None, targets: Sequence[str], force: bool, dry: bool,
          say: Callable[[str], None]) -> Outcome:
-    """:func:`run_pipeline` on an open DVC ``repo``."""
+    """:func:`run_pipeline` on an open DVC ``repo`` with the executor ``pool`` (None when ``dry``)."""
     from dvc.repo import lock_repo
     from dvc.repo.reproduce import get_active_graph, plan_repro
     from dvc.stage.cache import RunCacheNotFoundError
@@ -159,81 +154,84 @@ def _run(repo: Any, root: Path, jobs: int, env: dict[str, str], targets: Sequenc
         order = [s for s in plan_repro(graph, wanted) if s.cmd]  # dependencies first
         position = {s: i for i, s in enumerate(order)}
         needs = {s: {u for u in graph.successors(s) if u in position} for s in order}  # edges: stage -> its deps
-        if dry:
+        if dry or pool is None:
             for s in order:
                 say(f"would check {s.addressing}")
             return out
+        jobs = pool.slots
+        env = stage_env(jobs) if isinstance(pool, LocalExecutor) else stage_env(1, 1)  # Ray: 1 CPU per task
         say(f"{len(order)} stages, at most {jobs} at once with {env['OMP_NUM_THREADS']} thread(s) each; logs in "
             f"{log_path(root, 'x').parent.relative_to(root)}/")
         done: set[Any] = set()
         blocked: dict[Any, str] = {}
         running: dict[Future, tuple[Any, Path]] = {}
         pending = list(order)
-        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="stage") as pool:
-            while pending or running:
-                for s in list(pending):
-                    if len(running) >= jobs:
-                        break
-                    bad = next((u for u in needs[s] if u in blocked or u.addressing in out.failed), None)
-                    if bad is not None:
-                        pending.remove(s)
-                        blocked[s] = bad.addressing if bad.addressing in out.failed else blocked[bad]
-                        out.not_run[s.addressing] = blocked[s]
-                        say(f"skip {s.addressing}: it depends on {blocked[s]}, which failed")
-                        continue
-                    if not needs[s] <= done:
-                        continue
+        while pending or running:
+            for s in list(pending):
+                if len(running) >= jobs:
+                    break
+                bad = next((u for u in needs[s] if u in blocked or u.addressing in out.failed), None)
+                if bad is not None:
                     pending.remove(s)
-                    upstream = list(needs[s])
-                    if not force and not s.changed(upstream=upstream):
+                    blocked[s] = bad.addressing if bad.addressing in out.failed else blocked[bad]
+                    out.not_run[s.addressing] = blocked[s]
+                    say(f"skip {s.addressing}: it depends on {blocked[s]}, which failed")
+                    continue
+                if not needs[s] <= done:
+                    continue
+                pending.remove(s)
+                upstream = list(needs[s])
+                if not force and not s.changed(upstream=upstream):
+                    out.skipped.append(s.addressing)
+                    done.add(s)
+                    continue
+                if not force:
+                    try:
+                        s.repo.stage_cache.restore(s)
+                        s.save()
+                        s.commit()
+                        s.dump(update_pipeline=False)
                         out.skipped.append(s.addressing)
                         done.add(s)
+                        say(f"restored {s.addressing} from DVC's run cache")
                         continue
-                    if not force:
-                        try:
-                            s.repo.stage_cache.restore(s)
-                            s.save()
-                            s.commit()
-                            s.dump(update_pipeline=False)
-                            out.skipped.append(s.addressing)
-                            done.add(s)
-                            say(f"restored {s.addressing} from DVC's run cache")
-                            continue
-                        except RunCacheNotFoundError:
-                            pass
-                    s.remove_outs(ignore_remove=False, force=False)
-                    s.save_deps()
-                    kwargs = prepare_kwargs(s, run_env=env)
-                    path = log_path(root, s.addressing)
-                    cmds = s.cmd if isinstance(s.cmd, list) else [s.cmd]
-                    say(f"start {s.addressing} ({len(done) + len(out.failed) + len(blocked)} of {len(order)} "
-                        f"settled, {len(running) + 1} running)")
-                    running[pool.submit(_run_command, " && ".join(cmds), kwargs, path)] = (s, path)
-                if not running:
-                    if pending:  # nothing can start: a cycle would have been refused by DVC already
-                        raise RunError(f"cannot schedule {[s.addressing for s in pending]}")
-                    break
-                finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    s, path = running.pop(fut)
-                    try:
-                        code, seconds = fut.result()
-                    except OSError as err:
-                        code, seconds = -1, 0.0
-                        path.write_text(f"could not start: {err}\n", encoding="utf-8")
-                    if code != 0:
-                        out.failed[s.addressing] = f"exit {code}; last lines of {path.relative_to(root)}:\n" \
-                                                   f"{_tail(path)}"
-                        say(f"FAILED {s.addressing} (exit {code}, {seconds:.1f} s); log: {path.relative_to(root)}")
-                        continue
-                    # as Stage.run after its command: the run cache only when every output is cached
-                    no_cache_outs = any(not o.use_cache for o in s.outs if not (o.is_metric or o.is_plot))
-                    s.save(run_cache=not no_cache_outs)
-                    s.commit()
-                    s.dump(update_pipeline=False)
-                    out.ran[s.addressing] = seconds
-                    done.add(s)
-                    say(f"done {s.addressing} in {seconds:.1f} s")
+                    except RunCacheNotFoundError:
+                        pass
+                s.remove_outs(ignore_remove=False, force=False)
+                s.save_deps()
+                kwargs = prepare_kwargs(s, run_env=env)
+                path = log_path(root, s.addressing)
+                cmds = s.cmd if isinstance(s.cmd, list) else [s.cmd]
+                say(f"start {s.addressing} ({len(done) + len(out.failed) + len(blocked)} of {len(order)} "
+                    f"settled, {len(running) + 1} running)")
+                running[pool.submit(s.addressing, " && ".join(cmds), kwargs, path)] = (s, path)
+            if not running:
+                if pending:  # nothing can start: a cycle would have been refused by DVC already
+                    raise RunError(f"cannot schedule {[s.addressing for s in pending]}")
+                break
+            finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for fut in finished:
+                s, path = running.pop(fut)
+                try:
+                    code, seconds = fut.result()
+                except Exception as err:  # noqa: BLE001 - e.g. a Ray worker lost more often than retried
+                    code, seconds = -1, 0.0
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_text(f"the command did not complete: {type(err).__name__}: {err}\n",
+                                    encoding="utf-8")
+                if code != 0:
+                    out.failed[s.addressing] = f"exit {code}; last lines of {path.relative_to(root)}:\n" \
+                                               f"{_tail(path)}"
+                    say(f"FAILED {s.addressing} (exit {code}, {seconds:.1f} s); log: {path.relative_to(root)}")
+                    continue
+                # as Stage.run after its command: the run cache only when every output is cached
+                no_cache_outs = any(not o.use_cache for o in s.outs if not (o.is_metric or o.is_plot))
+                s.save(run_cache=not no_cache_outs)
+                s.commit()
+                s.dump(update_pipeline=False)
+                out.ran[s.addressing] = seconds
+                done.add(s)
+                say(f"done {s.addressing} in {seconds:.1f} s")
     return out
 
 

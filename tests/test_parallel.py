@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipeline.errors import LingShiftError
+from pipeline.executors import stage_resources
 from pipeline.parallel import log_path, run_pipeline, stage_env
 
 # x and y each wait (up to 20 s) for the other's start file: they can only both succeed if they run at once.
@@ -106,3 +108,34 @@ def test_cli_runs_the_pipeline_and_reports_failures(tmp_path: Path) -> None:
 def test_threads_per_stage(jobs: int, cores: int, threads: str) -> None:
     env = stage_env(jobs, cores)
     assert env["OMP_NUM_THREADS"] == env["MKL_NUM_THREADS"] == threads and env["OMP_WAIT_POLICY"] == "PASSIVE"
+
+
+def test_ray_executor_runs_stages_at_once_and_retries_a_lost_worker(tmp_path: Path) -> None:
+    """An embedded local Ray runs x and y at once (they wait for each other), and re-runs the stage whose
+    worker process was killed on its first attempt (a lost worker); DVC is up to date afterwards."""
+    pytest.importorskip("ray")
+    lost = "if [ ! -f lost.attempt ]; then touch lost.attempt; kill -9 $PPID; sleep 30; fi; echo ok > lost.txt"
+    root = project(tmp_path / "p", {**STAGES, "lost": {"cmd": lost, "outs": ["lost.txt"]}})
+    events: list[str] = []
+    out = run_pipeline(root, jobs=2, executor="ray", on_event=events.append)
+    assert out.ok, out.failed
+    assert sorted(out.ran) == ["a", "b", "d", "lost", "x", "y"]
+    assert (root / "lost.attempt").exists() and (root / "lost.txt").read_text() == "ok\n"
+    assert (root / "threads.txt").read_text().strip() == "1"  # one CPU per Ray task
+    assert "Data and pipelines are up to date" in _dvc(root, "status").stdout
+    assert log_path(root, "d").read_text().startswith("$ cat b.txt")
+
+
+def test_executor_choice_is_checked(tmp_path: Path) -> None:
+    root = project(tmp_path / "p")
+    with pytest.raises(LingShiftError, match="unknown executor 'dask'"):
+        run_pipeline(root, executor="dask")
+    with pytest.raises(LingShiftError, match="--address is for --executor ray"):
+        run_pipeline(root, address="ray://head:10001")
+
+
+def test_stage_resources() -> None:
+    assert stage_resources("finetune@minilm-sentiment-42", cluster_gpus=2) == {"num_gpus": 1, "num_cpus": 1}
+    assert stage_resources("extract@m-base-pos", cluster_gpus=1) == {"num_gpus": 1, "num_cpus": 1}
+    assert stage_resources("finetune@minilm-sentiment-42", cluster_gpus=0) == {"num_cpus": 1}
+    assert stage_resources("neurons@m-base-pos", cluster_gpus=4) == {"num_cpus": 1}

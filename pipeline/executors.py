@@ -1,0 +1,157 @@
+"""Where the stage commands of :mod:`pipeline.parallel` run: local threads, or Ray tasks on a cluster.
+
+An executor takes one stage command at a time and returns a future of ``(exit code, seconds)``; the
+command's output ends up in the stage's log file on the machine that runs the pipeline. DVC never runs
+inside an executor: it stays in the driver, serial.
+
+- :class:`LocalExecutor`: a thread per running command on this machine (the default).
+- :class:`RayExecutor`: each command is a Ray task, on an embedded local Ray (no address: it starts one
+  with ``jobs`` CPUs and stops it at the end) or on a running cluster (``address``, e.g. ``ray://head:10001``
+  or ``auto``). Every node must see the checkout at the same path with the same environment (a shared file
+  system, or the same image and a synced checkout), because a stage reads and writes the repository's
+  folders. Each stage kind asks for its resources (:func:`stage_resources`): a GPU for fine-tuning and
+  extraction where the cluster has GPUs, one CPU otherwise. A task whose worker dies (a lost node, an
+  OOM kill) is retried up to :data:`MAX_RETRIES` times by Ray; a command that exits non-zero is not
+  retried (it would fail again) and is reported as failed.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Protocol
+
+from pipeline.errors import LingShiftError
+
+log = logging.getLogger(__name__)
+
+#: Retries of a stage whose Ray worker was lost (not of a command that failed).
+MAX_RETRIES = 3
+#: Stage kinds (the name before ``@``) that use a GPU where there is one.
+GPU_STAGES = frozenset({"finetune", "extract"})
+
+
+class Executor(Protocol):
+    """Runs stage commands; :meth:`submit` returns a future of ``(exit code, seconds)``."""
+
+    slots: int
+
+    def submit(self, stage: str, cmd: str, kwargs: dict[str, Any], log_file: Path) -> Future:
+        ...
+
+    def close(self) -> None:
+        ...
+
+
+def run_command(cmd: str, cwd: str, env: dict[str, str]) -> tuple[int, float, str]:
+    """Run one stage command through ``/bin/sh -c`` (as DVC does): ``(exit code, seconds, output)``."""
+    t0 = time.perf_counter()
+    proc = subprocess.run(["/bin/sh", "-c", cmd], cwd=cwd, env=env, stdout=subprocess.PIPE,  # noqa: S603
+                          stderr=subprocess.STDOUT, check=False)
+    return proc.returncode, time.perf_counter() - t0, proc.stdout.decode("utf-8", errors="replace")
+
+
+def run_command_to_file(cmd: str, cwd: str, env: dict[str, str], log_file: Path) -> tuple[int, float]:
+    """:func:`run_command` with the output written to ``log_file`` as it comes (``tail -f`` follows a
+    long stage): ``(exit code, seconds)``."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    with open(log_file, "w", encoding="utf-8") as out:
+        out.write(f"$ {cmd}\n")
+        out.flush()
+        proc = subprocess.run(["/bin/sh", "-c", cmd], cwd=cwd, env=env, stdout=out,  # noqa: S603
+                              stderr=subprocess.STDOUT, check=False)
+    return proc.returncode, time.perf_counter() - t0
+
+
+def _to_log(log_file: Path, cmd: str) -> Callable[[tuple[int, float, str]], tuple[int, float]]:
+    def write(result: tuple[int, float, str]) -> tuple[int, float]:
+        code, seconds, output = result
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        log_file.write_text(f"$ {cmd}\n{output}", encoding="utf-8")
+        return code, seconds
+    return write
+
+
+def _chain(src: Future, fn: Callable[[Any], Any]) -> Future:
+    """A future of ``fn(src.result())`` (an exception of ``src`` or ``fn`` passes through)."""
+    out: Future = Future()
+
+    def done(f: Future) -> None:
+        try:
+            out.set_result(fn(f.result()))
+        except BaseException as err:  # noqa: BLE001 - handed to the waiting driver
+            out.set_exception(err)
+
+    src.add_done_callback(done)
+    return out
+
+
+class LocalExecutor:
+    """At most ``jobs`` commands at once on this machine, one thread each."""
+
+    def __init__(self, jobs: int) -> None:
+        self.slots = jobs
+        self._pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="stage")
+
+    def submit(self, stage: str, cmd: str, kwargs: dict[str, Any], log_file: Path) -> Future:
+        """Run ``cmd`` in ``kwargs["cwd"]`` with ``kwargs["env"]``; its output goes to ``log_file`` as it comes."""
+        return self._pool.submit(run_command_to_file, cmd, str(kwargs["cwd"]), kwargs["env"], log_file)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
+def stage_resources(stage: str, cluster_gpus: float) -> dict[str, float]:
+    """Ray resources of one stage: ``{"num_gpus": 1}`` for fine-tuning and extraction on a cluster with
+    GPUs, else ``{"num_cpus": 1}`` (probes and the neuron analysis run on CPUs; one thread each)."""
+    kind = stage.split("@", 1)[0]
+    if kind in GPU_STAGES and cluster_gpus >= 1:
+        return {"num_gpus": 1, "num_cpus": 1}
+    return {"num_cpus": 1}
+
+
+class RayExecutor:
+    """Each command a Ray task (see the module doc); ``address`` None starts an embedded local Ray."""
+
+    def __init__(self, jobs: int | None, address: str | None = None) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise LingShiftError("--executor ray needs Ray, which is not installed",
+                                 "pip install 'lingshift[ray]' (or pip install 'ray>=2.40,<3'), or use the "
+                                 "default local executor") from None
+        self._ray = ray
+        self._started = not ray.is_initialized()
+        if self._started:
+            try:
+                ray.init(address=address, num_cpus=jobs if address is None else None, include_dashboard=False,
+                         log_to_driver=False, configure_logging=False)
+            except (ConnectionError, RuntimeError, ValueError) as err:
+                raise LingShiftError(f"cannot start or reach Ray at {address or 'a new local instance'}: {err}",
+                                     "Check the address (ray status on the head node), or leave out --address "
+                                     "for an embedded local Ray.") from None
+        resources = ray.cluster_resources()
+        self.gpus = float(resources.get("GPU", 0))
+        self.slots = jobs or max(1, int(resources.get("CPU", 1)))
+        self._task = ray.remote(max_retries=MAX_RETRIES, retry_exceptions=False)(run_command)
+        log.info("Ray: %s, %d CPUs, %g GPUs", "embedded local instance" if address is None else address,
+                 int(resources.get("CPU", 0)), self.gpus)
+
+    def submit(self, stage: str, cmd: str, kwargs: dict[str, Any], log_file: Path) -> Future:
+        """Run ``cmd`` as a Ray task with :func:`stage_resources`; its output comes back into ``log_file``."""
+        ref = self._task.options(**stage_resources(stage, self.gpus), name=stage).remote(
+            cmd, str(kwargs["cwd"]), kwargs["env"])
+        return _chain(ref.future(), _to_log(log_file, cmd))
+
+    def close(self) -> None:
+        if self._started:
+            self._ray.shutdown()
+
+
+__all__ = ["Executor", "GPU_STAGES", "LocalExecutor", "MAX_RETRIES", "RayExecutor", "run_command",
+           "run_command_to_file", "stage_resources"]
