@@ -50,7 +50,7 @@ def test_health(client) -> None:  # noqa: ANN001
     r = client.get("/readyz").get_json()
     assert r["status"] in ("ready", "degraded")
     assert r["models"]["minilm"] == {c: True for c in CHECKPOINTS}
-    assert r["results"] == {"layers": 6, "neurons": 6, "finetune": 2}
+    assert r["results"] == {"layers": 14, "neurons": 14, "finetune": 6}  # 7 checkpoints x 2 tasks; 2 tasks x 3 seeds
 
 
 def test_models(client) -> None:  # noqa: ANN001
@@ -64,7 +64,7 @@ def test_models(client) -> None:  # noqa: ANN001
 
 def test_results_filters_and_pages(client, api_root: Path) -> None:  # noqa: ANN001
     all_rows = client.get("/v1/results?limit=500").get_json()
-    assert all_rows["total"] == 3 * 2 * 7 and len(all_rows["items"]) == 42
+    assert all_rows["total"] == 7 * 2 * 7 and len(all_rows["items"]) == 98  # checkpoints x tasks x layers
     r = client.get("/v1/results?model=minilm&variant=sentiment-seed43&task=pos-wsj&layer=4").get_json()
     (row,) = r["items"]
     committed = LayerResult.read(api_root / "results/layers/minilm/sentiment-seed43/pos-wsj.json")
@@ -75,7 +75,7 @@ def test_results_filters_and_pages(client, api_root: Path) -> None:  # noqa: ANN
     assert row["lexical_baseline"] == committed.lexical_baseline.test_accuracy and row["bootstrap_unit"] == "sentence"
     assert row["headroom"] == pytest.approx(row["accuracy"] - row["lexical_baseline"])
     page = client.get("/v1/results?limit=10&offset=40").get_json()
-    assert (page["total"], page["limit"], page["offset"], len(page["items"])) == (42, 10, 40, 2)
+    assert (page["total"], page["limit"], page["offset"], len(page["items"])) == (98, 10, 40, 10)
     assert client.get("/v1/results?variant=base").get_json()["items"][0]["delta"] is None
 
 
@@ -87,7 +87,7 @@ def test_neurons_claims_provenance(client) -> None:  # noqa: ANN001
     assert [c["id"] for c in claims["claims"]] == ["C1", "C2", "C3", "C4", "C5"]
     assert {c["verdict"] for c in claims["claims"]} <= {"SUPPORTED", "CONTRADICTED", "INCONCLUSIVE", "NOT_APPLICABLE"}
     assert claims["proxy"] and all(c["proxy"] and "minilm" in c["proxy_reason"] for c in claims["claims"])
-    assert len(claims["spec_sha256"]) == 64 and claims["spec_version"] == 2
+    assert len(claims["spec_sha256"]) == 64 and claims["spec_version"] == 3
     prov = client.get("/v1/provenance").get_json()
     assert prov["profile"] == "offline" and prov["seeds"]["probe"] == [0, 1, 2]
     assert len(prov["dvc_lock_sha256"]) == 64 and prov["versions"]["torch"].startswith("2.13")
