@@ -5,13 +5,16 @@ from the word's sub-word tokens: the ``first``, the ``last`` (default, as NeuroX
 paper) or their ``mean``. Alignment comes from the fast tokenizer's ``word_ids()``, so it is
 correct for WordPiece (BERT), byte-level BPE with space markers (RoBERTa) and SentencePiece
 with left padding and trailing special tokens (XLNet) alike; special and padding tokens
-never reach a word.
+never reach a word. A word spelled like a special token (``[SEP]``, ``<pad>``, ``</s>``, ``<cls>``) is
+encoded as literal text, never as that token (the tokenizer's ``split_special_tokens``), and the
+whitespace around a word is stripped (on byte-level BPE a trailing space would otherwise become the
+word's last sub-word); blank words are refused.
 
 Sentences are sorted by length and batched. A sentence longer than the model's limit is cut
 into overlapping windows of words; each word takes its vector from the window in which it
 sits away from the edges (``context`` sub-words of context on each side), so no word is
 dropped. A word the tokenizer turns into no tokens at all (e.g. a lone zero-width space) is
-encoded as the unknown token; a single word longer than a whole window keeps its first
+encoded as the unknown token (:func:`unknown_stand_in`); a single word longer than a whole window keeps its first
 sub-words. Each of these events is counted and logged.
 """
 
@@ -98,6 +101,11 @@ def validate_sentences(sentences: Sequence[Sequence[str]]) -> None:
                 raise ExtractionInputError(f"sentence {i}, word {j} is {w!r}; words must be non-blank strings")
 
 
+def clean_words(sentences: Sequence[Sequence[str]]) -> list[list[str]]:
+    """``sentences`` with the whitespace around each word stripped (the API and the corpora alike)."""
+    return [[w.strip() for w in sent] for sent in sentences]
+
+
 def plan_windows(sent: int, lens: Sequence[int], budget: int, context: int) -> list[Window]:
     """Cut a sentence with per-word sub-word counts ``lens`` into windows of at most ``budget``.
 
@@ -163,23 +171,43 @@ def default_max_length(tokenizer: Any, model: Any) -> int:
     return min(cands)
 
 
+#: Characters that no vocabulary of ours holds: a word with no sub-words is replaced by the first one the
+#: tokenizer encodes to pieces that include the unknown token (WordPiece: exactly ``[UNK]``).
+_UNK_CANDIDATES = ("\u3400", "\U0001f9ff", "\ua66e")
+
+
+def unknown_stand_in(tokenizer: Any) -> str:
+    """The text that stands in for a word with no sub-words: a character the tokenizer maps to its unknown
+    token even with special tokens split (``split_special_tokens``), else the unknown token's spelling (then
+    encoded as literal text)."""
+    unk_id = tokenizer.unk_token_id
+    for cand in _UNK_CANDIDATES:
+        ids = tokenizer(cand, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+        if ids and unk_id in ids:
+            return cand
+    return tokenizer.unk_token or "<unk>"
+
+
 def _encode_words(tokenizer: Any, sentences: Sequence[Sequence[str]]) -> tuple[list[list[str]], list[list[int]], int]:
-    """Sub-word counts per word; words with no sub-words are replaced by the unknown token."""
-    enc = tokenizer([list(s) for s in sentences], is_split_into_words=True, add_special_tokens=False, verbose=False)
-    fixed: list[list[str]] = []
-    lens: list[list[int]] = []
-    n_empty = 0
-    unk = tokenizer.unk_token or "<unk>"
-    for i, sent in enumerate(sentences):
-        counts = np.bincount([w for w in enc.word_ids(i) if w is not None], minlength=len(sent)).tolist()
-        words = list(sent)
-        for j, c in enumerate(counts):
-            if c == 0:
-                words[j] = unk
-                counts[j] = 1
-                n_empty += 1
-        fixed.append(words)
-        lens.append(counts)
+    """Sub-word counts per word (special-token spellings as literal text); a word with no sub-words is
+    replaced by :func:`unknown_stand_in`, and its sentence counted again."""
+
+    def counts_of(sents: Sequence[Sequence[str]]) -> list[list[int]]:
+        enc = tokenizer([list(x) for x in sents], is_split_into_words=True, add_special_tokens=False,
+                        verbose=False, split_special_tokens=True)
+        return [np.bincount([w for w in enc.word_ids(i) if w is not None], minlength=len(x)).tolist()
+                for i, x in enumerate(sents)]
+
+    fixed = [list(x) for x in sentences]
+    lens = counts_of(fixed)
+    redo = [i for i, c in enumerate(lens) if 0 in c]
+    n_empty = sum(c.count(0) for c in lens)
+    if redo:
+        stand_in = unknown_stand_in(tokenizer)
+        for i in redo:
+            fixed[i] = [stand_in if c == 0 else w for w, c in zip(fixed[i], lens[i], strict=True)]
+        for i, c in zip(redo, counts_of([fixed[i] for i in redo]), strict=True):
+            lens[i] = c
     return fixed, lens, n_empty
 
 
@@ -218,6 +246,7 @@ def iter_activations(
     if batch_size < 1:
         raise ExtractionInputError(f"batch_size must be at least 1, got {batch_size}")
     validate_sentences(sentences)
+    sentences = clean_words(sentences)
     stats = stats if stats is not None else ExtractStats()
     dev = torch.device(device) if device else model_device(model)
     if dev != model_device(model):
@@ -259,7 +288,8 @@ def iter_activations(
         for b0 in range(0, len(order), batch_size):
             batch = [windows[k] for k in order[b0:b0 + batch_size]]
             enc = tokenizer([words[w.sent][w.start:w.end] for w in batch], is_split_into_words=True,
-                            padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+                            padding=True, truncation=True, max_length=max_length, return_tensors="pt",
+                            split_special_tokens=True)
             rows, bsel, tsel, seg = _alignment(enc, batch, offsets, aggregation)
             inputs = {k: v.to(dev) for k, v in _model_inputs(enc, model).items() if k in model_inputs}
             with torch.inference_mode(), torch.autocast(device_type=dev.type, enabled=use_autocast):

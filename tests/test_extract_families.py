@@ -47,6 +47,7 @@ from pipeline.extract import (
     extract_to_store,
     iter_activations,
     plan_windows,
+    unknown_stand_in,
 )
 from pipeline.store import ActivationStore
 
@@ -277,9 +278,10 @@ def families(_family_root: Path) -> dict[str, Family]:
 # ---------------------------------------------------------------------------------------------
 
 def word_pieces(fam: Family, word: str) -> list[int]:
-    """The word's token ids, encoded on its own; a word with none becomes the unknown token."""
-    ids = fam.tok(word, add_special_tokens=False)["input_ids"]
-    return ids or [fam.tok.unk_token_id]
+    """The word's token ids, encoded on its own as literal text (a word spelled like a special token is not
+    that token); a word with none is replaced by the extractor's stand-in for the unknown token."""
+    ids = fam.tok(word, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+    return ids or fam.tok(unknown_stand_in(fam.tok), add_special_tokens=False, split_special_tokens=True)["input_ids"]
 
 
 @dataclass
@@ -296,14 +298,16 @@ def reference(fam: Family, words: list[str], aggregation: str, budget: int | Non
     ``budget`` (sub-words) truncates the pieces from the right, as the extractor does for a single
     word longer than a whole window.
     """
+    words = [w.strip() for w in words]  # the extractor strips the whitespace around a word
     pieces = [word_pieces(fam, w) for w in words]
     flat = [i for p in pieces for i in p]
     if budget is not None:
         flat = flat[:budget]
     ids = fam.prefix + flat + fam.suffix
     # sanity: the tokenizer's own encoding of the pre-split sentence is exactly this layout
-    fixed = [w if fam.tok(w, add_special_tokens=False)["input_ids"] else fam.tok.unk_token for w in words]
-    own = fam.tok(fixed, is_split_into_words=True, truncation=budget is not None,
+    fixed = [w if fam.tok(w, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+             else unknown_stand_in(fam.tok) for w in words]
+    own = fam.tok(fixed, is_split_into_words=True, truncation=budget is not None, split_special_tokens=True,
                   max_length=None if budget is None else budget + len(fam.prefix) + len(fam.suffix))
     assert own["input_ids"] == ids, (fam.name, words)
     inputs = {"input_ids": torch.tensor([ids]), "attention_mask": torch.ones(1, len(ids), dtype=torch.long)}
@@ -449,6 +453,32 @@ def test_special_tokens_never_reach_a_word(fam: Family, aggregation: str) -> Non
             assert far_from(got[j], ref.hidden[:, p]), (fam.name, aggregation, j, p)
 
 
+def test_words_spelled_like_special_tokens_are_literal_text(fam: Family) -> None:
+    """``[SEP]``, ``<pad>``, ``</s>``, ``<cls>`` as words get the vectors of their literal pieces (none of
+    which is a special token id), as in the single-sentence reference (so on RoBERTa a literal ``<pad>``
+    no longer shifts the positions of the words after it)."""
+    specials = [t for t in (fam.tok.sep_token, fam.tok.pad_token, fam.tok.cls_token, fam.tok.eos_token,
+                            fam.tok.bos_token, "[SEP]", "<pad>", "</s>", "<cls>") if t]
+    s = ["The", *dict.fromkeys(specials), "cat", "sat", "."]
+    special_ids = set(fam.tok.all_special_ids) - {fam.tok.unk_token_id}  # tiny vocabularies lack "[" and "<"
+    for w in s:  # the tiny SentencePiece model (XLNet) learned "<sep>" as an ordinary piece of its vocabulary
+        assert fam.name == "xlnet" or not set(word_pieces(fam, w)) & special_ids, (fam.name, w)
+    got = extract(fam, [s], aggregation="last")
+    ref = reference(fam, s, "last")
+    assert_close(got, ref.vectors, what=fam.name)
+    for p in ref.special_positions if fam.name != "xlnet" else []:  # no word reads the real special tokens
+        for j in range(len(s)):
+            assert far_from(got[j], ref.hidden[:, p]), (fam.name, j, p)
+
+
+def test_whitespace_around_words_is_stripped(fam: Family) -> None:
+    """``"a "`` and ``" cat\t"`` read as ``a`` and ``cat`` (on byte-level BPE a trailing space would be a
+    sub-word of its own); the pipeline's corpora and the API share this cleaning."""
+    padded = extract(fam, [["A ", " cat\t", "sat", " ."]], aggregation="last")
+    clean = extract(fam, [["A", "cat", "sat", "."]], aggregation="last")
+    assert_close(padded, clean, what=fam.name)
+
+
 @pytest.mark.parametrize("aggregation", AGGS)
 def test_padding_positions_never_reach_a_word(fam: Family, aggregation: str) -> None:
     """Short sentence padded next to a long one (left padding for XLNet): its words come from real tokens."""
@@ -482,7 +512,8 @@ def test_padding_positions_never_reach_a_word(fam: Family, aggregation: str) -> 
 
 
 def test_word_with_no_tokens_gets_one_vector(fam: Family) -> None:
-    """A word the tokenizer maps to nothing is encoded as the unknown token and keeps its row."""
+    """A word the tokenizer maps to nothing is encoded as the unknown token (WordPiece: exactly ``[UNK]``;
+    SentencePiece: the word marker and ``<unk>``) and keeps its row."""
     null = NULL_WORD[fam.name] or "\u200b"   # RoBERTa: no such word; the same sentence must still align
     s = ["before", null, "after"]
     stats = ExtractStats()
@@ -493,8 +524,11 @@ def test_word_with_no_tokens_gets_one_vector(fam: Family) -> None:
     ref = reference(fam, s, "last")
     assert_close(got[:3], ref.vectors)
     if NULL_WORD[fam.name]:
-        unk = reference(fam, ["before", fam.tok.unk_token, "after"], "last")
+        unk = reference(fam, ["before", unknown_stand_in(fam.tok), "after"], "last")
         assert_close(got[:3], unk.vectors)
+        assert word_pieces(fam, null)[-1] == fam.tok.unk_token_id
+        if fam.name == "bert":
+            assert word_pieces(fam, null) == [fam.tok.unk_token_id]
 
 
 def test_default_device_is_where_the_model_is(families: dict[str, Family], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -583,7 +617,7 @@ def test_context_zero_is_greedy_packing(fam: Family) -> None:
 
 
 def test_word_with_no_tokens_counts_as_one_in_windows(fam: Family) -> None:
-    """The unk that replaces a token-less word takes room in its window like any one-token word."""
+    """The stand-in that replaces a token-less word takes room in its window like any word of as many pieces."""
     null = NULL_WORD[fam.name] or "\u200b"
     one = [w for w in _BASE_WORDS if len(word_pieces(fam, w)) == 1][:6]
     assert len(one) == 6, fam.name
@@ -593,7 +627,7 @@ def test_word_with_no_tokens_counts_as_one_in_windows(fam: Family) -> None:
     got = extract(fam, [s, ["short"]], aggregation="mean", max_length=max_length, context=0)
     assert got.shape[0] == len(s) + 1
     chunks = greedy_chunks(fam, s, budget)
-    if NULL_WORD[fam.name]:   # the null word is one unk: the first window is exactly `budget` words
+    if NULL_WORD[fam.name] and len(word_pieces(fam, null)) == 1:  # one unk: the first window is `budget` words
         assert chunks[0] == (0, budget)
     for a, b in chunks:
         assert_close(got[a:b], reference(fam, s[a:b], "mean").vectors, what=f"{fam.name} chunk {a}:{b}")
