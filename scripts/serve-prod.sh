@@ -47,9 +47,10 @@ sock="$run/gunicorn.sock"
 gpid="" npid=""
 stop() {
     trap - EXIT INT TERM
-    [ -n "$npid" ] && kill -QUIT "$npid" 2>/dev/null  # graceful: finish the requests in flight
-    [ -n "$gpid" ] && kill -TERM "$gpid" 2>/dev/null  # graceful (graceful_timeout in gunicorn.conf.py)
-    wait 2>/dev/null || true
+    set +e  # stop both and clean up whatever has already gone
+    if [ -n "$npid" ]; then kill -QUIT "$npid" 2>/dev/null; fi  # graceful: finish the requests in flight
+    if [ -n "$gpid" ]; then kill -TERM "$gpid" 2>/dev/null; fi  # graceful (graceful_timeout in gunicorn.conf.py)
+    wait 2>/dev/null
     rm -rf "$run"
 }
 trap stop EXIT
@@ -60,7 +61,13 @@ trap 'exit 130' INT
 # as the caller instead (gunicorn does too: run this as an unprivileged user where you can).
 as_user=()
 [ "$(id -u)" -eq 0 ] && as_user=(-g "user root root;")
-sed -e "s|@LISTEN@|$listen|g" -e "s|@UPSTREAM@|unix:$sock|g" -e "s|@RUNDIR@|$run|g" -e "s|@MAX_BODY@|$max_body|g" \
+# nginx opens /dev/stdout anew for its access log: that fails where stdout is a file another user owns.
+access_log="/dev/stdout timed"
+if ! (exec 3>>/proc/self/fd/1) 2>/dev/null; then
+    access_log=off
+    say "stdout cannot be reopened by $(id -un): nginx's access log is off (gunicorn's still logs each request)"
+fi
+sed -e "s|@LISTEN@|$listen|g" -e "s|@ACCESS_LOG@|$access_log|g" -e "s|@UPSTREAM@|unix:$sock|g" -e "s|@RUNDIR@|$run|g" -e "s|@MAX_BODY@|$max_body|g" \
     "$root/deploy/nginx.conf" >"$run/nginx.conf"
 "$nginx" -t -q -p "$run/" -e stderr -c "$run/nginx.conf" "${as_user[@]}" || { say "nginx rejected deploy/nginx.conf (above)"; exit 1; }
 if [ "$check_only" = 1 ]; then
