@@ -68,9 +68,21 @@ USER 10001:10001
 CMD ["dvc", "repro"]
 
 # ------------------------------------------------------------------------------------------------ serve
-# The API and results page with gunicorn; serves the checkout at /work (results/, and models/ for probing).
+# The API and results page: nginx in front of gunicorn (scripts/serve-prod.sh); serves the checkout at /work
+# (results/, and models/ for probing).
 FROM runtime AS serve
+# nginx buffers slow clients in front of gunicorn (README "Serving in production"), from the base's apt sources
+# (this step needs its Debian mirror, as the system stage does for a base without python3.11).
+RUN if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then \
+        apt-get update; \
+        apt-get install -y --no-install-recommends nginx; \
+        rm -rf /var/lib/apt/lists/*; \
+    fi; \
+    /usr/sbin/nginx -v
+COPY deploy/nginx.conf deploy/wsgi.py /opt/lingshift/deploy/
+COPY scripts/serve-prod.sh /opt/lingshift/scripts/serve-prod.sh
 # Inside a container the service must listen beyond loopback; publish it on the host's loopback only.
+# nginx listens there; gunicorn on a unix socket behind it (scripts/serve-prod.sh).
 ENV LINGSHIFT_BIND=0.0.0.0:8000
 # Run from the installed package, not from whatever checkout is mounted at /work (LINGSHIFT_ROOT).
 WORKDIR /opt/lingshift
@@ -78,4 +90,4 @@ EXPOSE 8000
 USER 10001:10001
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python3.11", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/livez', timeout=4)"]
-CMD ["gunicorn", "-c", "/opt/lingshift/gunicorn.conf.py"]
+CMD ["/opt/lingshift/scripts/serve-prod.sh"]

@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv repro check deps paper-dry serve wheelhouse base-image container-smoke test test-fast lint bench bench-api load-test bench-venv clean-venv resources
+.PHONY: venv repro check deps paper-dry serve serve-prod wheelhouse base-image container-smoke test test-fast lint bench bench-api load-test bench-venv clean-venv resources
 
 venv: $(STAMP)
 
@@ -41,6 +41,11 @@ paper-dry: $(STAMP)
 ## Serve the API and the results page with gunicorn (gunicorn.conf.py; default http://127.0.0.1:8000).
 serve: $(STAMP)
 	OMP_WAIT_POLICY=PASSIVE $(BIN)/gunicorn -c gunicorn.conf.py
+
+## The production way (README "Serving in production"): nginx (apt-get install nginx) in front of gunicorn,
+## buffering slow clients; listens on LINGSHIFT_BIND (default 127.0.0.1:8000). `make serve` is the dev server.
+serve-prod: $(STAMP)
+	GUNICORN=$(CURDIR)/$(BIN)/gunicorn OMP_WAIT_POLICY=PASSIVE scripts/serve-prod.sh
 
 ## Docker (see README "Docker"): the wheelhouse the image installs from, a registry-free Debian base
 ## (debootstrap + docker import; root), and the container smoke test (build, pipeline, serve, probe).

@@ -117,7 +117,34 @@ def test_caches_on_a_volume_and_context_allow_list() -> None:
     assert "HF_HOME=/cache/" in env and "LINGSHIFT_CACHE=/cache/" in env
     assert any(i["instruction"] == "VOLUME" and "/cache" in i["value"] for i in ins)
     ignore = [x.strip() for x in (ROOT / ".dockerignore").read_text().splitlines() if x.strip() and x[0] != "#"]
-    assert ignore[0] == "*" and set(ignore[1:]) == {"!wheelhouse/", "!gunicorn.conf.py"}
+    assert ignore[0] == "*" and set(ignore[1:]) == {"!wheelhouse/", "!gunicorn.conf.py", "!deploy/nginx.conf",
+                                                    "!deploy/wsgi.py", "!scripts/serve-prod.sh"}
+
+
+def test_every_copied_file_is_in_the_build_context() -> None:
+    """A COPY of a path that .dockerignore leaves out fails only at build time; catch it here."""
+    allowed = [x.strip()[1:].rstrip("/") for x in (ROOT / ".dockerignore").read_text().splitlines()
+               if x.strip().startswith("!")]
+    copies = [i["value"].split() for i in _instructions() if i["instruction"] == "COPY"]
+    sources = [src.rstrip("/") for args in copies if not any(a.startswith("--from") for a in args)
+               for src in args[:-1] if not src.startswith("--")]
+    assert sources
+    for src in sources:
+        assert any(src == a or src.startswith(a + "/") for a in allowed), f"COPY {src}: not in the allow-list"
+        assert (ROOT / src).exists() or src == "wheelhouse", f"COPY {src}: no such file in the checkout"
+
+
+def test_serve_runs_gunicorn_behind_nginx() -> None:
+    """The serve image runs the documented production script, with nginx installed in its stages."""
+    stages = _stages()
+    chain = _chain("serve", stages)
+    runs = " ".join(i["value"] for s in chain for i in stages[s] if i["instruction"] == "RUN")
+    assert re.search(r"apt-get install[^;&]*\bnginx\b", runs), "serve must install Debian's nginx"
+    cmd = [i["value"] for i in stages["serve"] if i["instruction"] == "CMD"][-1]
+    assert json.loads(cmd) == ["/opt/lingshift/scripts/serve-prod.sh"]
+    copied = " ".join(i["value"] for i in stages["serve"] if i["instruction"] == "COPY")
+    for path in ("deploy/nginx.conf", "deploy/wsgi.py", "scripts/serve-prod.sh"):
+        assert path in copied, f"serve must COPY {path}"
 
 
 def test_pip_installs_only_from_the_wheelhouse() -> None:
