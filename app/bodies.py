@@ -12,6 +12,7 @@ import json
 import re
 from typing import Any
 
+import numpy as np
 from flask import Request
 from flask.json.provider import DefaultJSONProvider
 
@@ -21,7 +22,6 @@ EXAMPLE_BODY = '{"sentence": "The cat sat .", "model": "minilm", "task": "pos-ws
 
 # A JSON string (escapes included), unrolled so that long strings do not backtrack.
 _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_BRACKET = re.compile(r"[\[\]{}]")
 
 
 class BodyError(ValueError):
@@ -34,14 +34,9 @@ class BodyError(ValueError):
 
 def nesting_depth(text: str) -> int:
     """The deepest nesting of arrays and objects in JSON ``text`` (brackets inside strings do not count)."""
-    depth = deepest = 0
-    for m in _BRACKET.finditer(_STRING.sub("", text)):
-        if m.group() in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        else:
-            depth -= 1
-    return deepest
+    code = np.frombuffer(_STRING.sub("", text).encode("utf-8", "surrogatepass"), dtype=np.uint8)
+    steps = ((code == ord("[")) | (code == ord("{"))).astype(np.int32) - ((code == ord("]")) | (code == ord("}")))
+    return int(np.cumsum(steps).max(initial=0))
 
 
 class LimitedJSONProvider(DefaultJSONProvider):
