@@ -17,7 +17,8 @@ from app.catalog import Catalog
 
 bp = Blueprint("page", __name__, template_folder="templates", static_folder="static", static_url_path="/static")
 
-PLOT_NAME = re.compile(r"^[A-Za-z0-9_.-]+\.(svg|png)$")
+# At most 128 characters: well under any file system's name limit (255 bytes), so no name reaches ENAMETOOLONG.
+PLOT_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,124}\.(svg|png)$")
 
 # The report's figures, in the report's order (pipeline/report.py): file stem -> caption.
 PLOT_CAPTIONS = {
@@ -87,10 +88,18 @@ def index() -> Response:
     return resp
 
 
+def _is_file(path: Path) -> bool:
+    """``path.is_file()``, but False for any OS error (a too-long name, a permission problem), not a 500."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
 @bp.get("/plots/<name>")
 def plot(name: str) -> Response:
     """A figure from ``results/plots`` (SVG or PNG); anything else is a 404."""
-    if not PLOT_NAME.match(name) or not (_plots_dir() / name).is_file():
+    if not PLOT_NAME.match(name) or not _is_file(_plots_dir() / name):
         abort(404)
     max_age = current_app.extensions["lingshift.settings"].cache_max_age_s
     resp = send_from_directory(_plots_dir(), name, max_age=max_age)

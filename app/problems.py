@@ -37,7 +37,10 @@ def problem_response(status: int, title: str, detail: Any, extra: dict[str, Any]
         body["detail"] = str(detail)
     body.update(extra)
     body["instance"] = request.path if request else None
-    resp = Response(json.dumps(body, ensure_ascii=False), status=status, mimetype=PROBLEM_JSON)
+    # backslashreplace: a lone surrogate echoed from the client (e.g. a field name "\ud800") becomes the JSON
+    # escape \ud800 instead of failing to encode (a 500)
+    text = json.dumps(body, ensure_ascii=False).encode("utf-8", "backslashreplace")
+    resp = Response(text, status=status, mimetype=PROBLEM_JSON)
     for k, v in (headers or {}).items():
         if k.lower() != "content-type":
             resp.headers[k] = v
@@ -67,6 +70,8 @@ def install(app: APIFlask) -> None:
     def _processor(error: HTTPError) -> Response:
         status = int(error.status_code)
         detail = error.detail or _DEFAULT_DETAIL.get(status, HTTPStatus(status).description)
+        if status == 413 and not error.detail and app.config.get("MAX_CONTENT_LENGTH"):
+            detail = f"the request body is over the limit of {app.config['MAX_CONTENT_LENGTH']} bytes; send less"
         return problem_response(status, HTTPStatus(status).phrase, detail, dict(error.extra_data or {}),
                                 dict(error.headers or {}))
 
@@ -109,8 +114,9 @@ ERRORS_BY_PATH: dict[tuple[str, str], dict[str, str]] = {
     ("get", "/v1/neurons"): {"404": "Unknown model, variant or task name", "422": "Invalid query"},
     ("get", "/v1/claims"): {"503": "No claims yet (results/claims.json missing)"},
     ("get", "/readyz"): {"503": "No results to serve"},
-    ("post", "/v1/probe"): {"400": "The body is not valid JSON", "413": "Body too large", "415": "Not JSON",
-                            "422": "Invalid input", "429": "Rate limited",
+    ("post", "/v1/probe"): {"400": "The body is empty, not UTF-8, or not valid JSON (the detail says where)",
+                            "413": "Body too large (with or without Content-Length)", "415": "Not JSON",
+                            "422": "Invalid input, or JSON nested too deep", "429": "Rate limited",
                             "503": "Busy, timed out, or the model is not on this server"},
 }
 

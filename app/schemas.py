@@ -18,7 +18,12 @@ class _In(BaseModel):
 
 
 class ProbeIn(_In):
-    """A sentence (or its words) to probe with one model on one probing task."""
+    """A sentence (or its words) to probe with one model on one probing task.
+
+    Strict types (a JSON body has real ones): ``true`` is not the integer 1, nor ``"5"`` the integer 5.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     sentence: Optional[str] = Field(None, min_length=1, max_length=20_000,
                                     description="raw text; split into words like the Penn Treebank")

@@ -21,6 +21,8 @@ class Settings(BaseModel):
     root: Path = Field(default_factory=Path.cwd, description="repository root holding params.yaml")
     params_file: str = "params.yaml"
     max_body_bytes: int = Field(16_384, ge=256, description="largest request body accepted (413 above)")
+    max_json_depth: int = Field(32, ge=2, le=256, description="deepest nesting of arrays/objects in a JSON body "
+                                                              "(422 above)")
     max_words: int = Field(128, ge=1, le=512, description="most words per probed sentence")
     max_word_chars: int = Field(64, ge=1, description="longest word accepted")
     max_sentence_chars: int = Field(4_000, ge=1, description="longest sentence string accepted")
@@ -30,6 +32,9 @@ class Settings(BaseModel):
     probe_timeout_s: float = Field(20.0, gt=0, description="a probe still running after this answers 503")
     retry_after_s: int = Field(1, ge=1, description="Retry-After of a 503")
     rate_limit: str = Field("600/minute", description="per-client limit on POST /v1/probe (429 above)")
+    ratelimit_storage: str = Field("memory://", description="where rate-limit counters live: memory:// (each "
+                                   "worker its own) or redis://host:port/db (shared by every worker and "
+                                   "instance, kept across restarts)")
     device: str | None = Field(None, description="torch device for probing (null: cpu)")
     cache_max_age_s: int = Field(60, ge=0, description="Cache-Control max-age of results responses")
 

@@ -36,6 +36,7 @@ def client(app):  # noqa: ANN001, ANN201
 def _problem(r: Any, status: int) -> dict[str, Any]:
     assert r.status_code == status, r.get_data(as_text=True)
     assert r.content_type == PROBLEM
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
     body = r.get_json(force=True)
     assert body["status"] == status and body["title"] and body["detail"] and body["instance"] == r.request.path
     assert body["type"] == "about:blank" or body["type"].startswith("https://")
@@ -226,6 +227,12 @@ def test_split_words_like_the_treebank() -> None:
     ({**OK, "top_k": 21}, "top_k 21 is above the maximum 20"),
     ({**OK, "top_k": 10**9}, "top_k"),
     ({**OK, "top_k": -1}, "top_k"),
+    # booleans are not integers, nor are numeric strings or floats (JSON has real types)
+    ({**OK, "top_k": True}, "top_k: Input should be a valid integer"),
+    ({**OK, "layers": [True]}, "layers.0: Input should be a valid integer"),
+    ({**OK, "layers": [1, False]}, "layers.1: Input should be a valid integer"),
+    ({**OK, "top_k": "5"}, "top_k: Input should be a valid integer"),
+    ({**OK, "layers": [1.0]}, "layers.0: Input should be a valid integer"),
 ])
 def test_bad_probe_input_is_a_422_problem(client, body: dict[str, Any], needle: str) -> None:  # noqa: ANN001
     r = client.post("/v1/probe", json=body)
@@ -342,3 +349,188 @@ def test_a_probe_that_cannot_be_loaded_is_a_503_not_a_500(api_root: Path, tmp_pa
     assert "probe or neuron ranking of minilm/hedge-seed44/pos-wsj cannot be loaded" in body["detail"]
     assert str(root) not in body["detail"]  # no server paths in answers
     assert c.post("/v1/probe", json={**OK, "variants": ["base"]}).status_code == 200
+
+
+# ---------------------------------------------------------------------------- hostile input: never a 500
+
+
+def _post_raw(client, data: bytes | str, **kwargs: Any) -> Any:  # noqa: ANN001
+    return client.post("/v1/probe", data=data, content_type="application/json", **kwargs)
+
+
+@pytest.mark.parametrize("data", [
+    "[" * 1000 + "]" * 1000,                      # the reported 500 (RecursionError), well under 16 KiB
+    '{"a": ' * 1000 + "1" + "}" * 1000,
+    '{"words": ' + "[" * 33 + "]" * 33 + "}",      # one level over the limit
+    "[" * 5000,                                   # unbalanced too
+])
+def test_deeply_nested_json_is_a_422(client, data: str) -> None:  # noqa: ANN001
+    body = _problem(_post_raw(client, data), 422)
+    assert body["detail"].startswith("JSON nested deeper than 32 levels") and body["type"].endswith("/too-deep")
+
+
+def test_nesting_at_the_limit_and_brackets_in_strings_are_parsed(client) -> None:  # noqa: ANN001
+    from app.bodies import nesting_depth
+
+    at_limit = '{"words": ' + "[" * 31 + "]" * 31 + "}"  # 32 levels: parsed, then refused by the schema
+    assert nesting_depth(at_limit) == 32
+    assert "words" in _problem(_post_raw(client, at_limit), 422)["detail"]
+    brackets = json.dumps({**OK, "sentence": "[" * 500 + ' \\" {'})  # inside a string: text, not nesting
+    assert nesting_depth(brackets) == 1
+    assert "nested" not in _problem(_post_raw(client, brackets), 422)["detail"]
+
+
+@pytest.mark.parametrize(("data", "status", "detail"), [
+    ('{"sentence": x}', 400, "invalid JSON at line 1, column 14: Expecting value"),
+    ('{"sentence": "a",\n "model": }', 400, "invalid JSON at line 2, column 11: Expecting value"),
+    ("", 400, "empty body: send a JSON object"),
+    (" \n\t ", 400, "empty body: send a JSON object"),
+    (b'{"sentence":"\xff"}', 400, "the body is not valid UTF-8 (byte 0xff at position 13)"),
+    (b"\xfe\xff\x00{", 400, "the body is not valid UTF-8 (byte 0xfe at position 0)"),
+    ('{"top_k": ' + "9" * 5000 + "}", 400, "invalid JSON: a number has too many digits"),
+])
+def test_unreadable_body_is_a_400_that_says_why(client, data: bytes | str, status: int,  # noqa: ANN001
+                                                 detail: str) -> None:
+    body = _problem(_post_raw(client, data), status)
+    assert body["detail"].startswith(detail), body
+
+
+def _chunked(client, data: bytes) -> Any:  # noqa: ANN001
+    """A body sent as gunicorn passes a chunked one: no Content-Length, the stream terminated by the server."""
+    import io
+
+    return client.post("/v1/probe", input_stream=io.BytesIO(data),
+                       headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+                       environ_overrides={"wsgi.input_terminated": True})
+
+
+def test_oversized_chunked_body_is_a_413(client) -> None:  # noqa: ANN001
+    big = json.dumps({**OK, "sentence": "a " * 20_000}).encode()
+    r = _chunked(client, big)
+    assert r.request.content_length is None  # chunked: werkzeug ignores any Content-Length
+    assert "over the limit of 16384 bytes" in _problem(r, 413)["detail"]
+    exact = json.dumps({**OK, "top_k": 99}).encode()
+    exact = exact[:-1] + b" " * (16_384 - len(exact)) + b"}"  # exactly at the limit: parsed
+    assert len(exact) == 16_384
+    assert "top_k 99 is above the maximum 20" in _problem(_chunked(client, exact), 422)["detail"]
+    assert _chunked(client, json.dumps({**OK, "sentence": None}).encode()).status_code == 422  # small: parsed
+
+
+def test_body_over_the_content_length_limit_says_the_limit(client) -> None:  # noqa: ANN001
+    r = _post_raw(client, json.dumps({**OK, "sentence": "a " * 20_000}))
+    assert "over the limit of 16384 bytes" in _problem(r, 413)["detail"]
+
+
+@pytest.mark.parametrize("path", [
+    "/plots/" + "a" * 252 + ".svg",  # the reported 500 (ENAMETOOLONG)
+    "/plots/" + "a" * 300 + ".png",
+    "/plots/" + "a" * 5000,
+    "/plots/" + "a" * 124 + ".svg",
+    "/static/" + "a" * 300 + ".js",
+    "/static/" + "a/" * 200 + "b" * 300,
+    "/static/" + "a" * 5000,
+    "/plots/%ff.svg",
+    "/plots/..%2f..%2fparams.yaml",
+])
+def test_long_or_odd_path_segments_are_a_404(client, path: str) -> None:  # noqa: ANN001
+    _problem(client.get(path), 404)
+
+
+@pytest.mark.parametrize("path", ["//static//app.js", "/static//app.js", "/v1//results", "/v1/results/",
+                                  "/plots//x.svg", "/v1/probe/", "//plots//layers-minilm.svg"])
+def test_no_redirect_to_the_clients_host(client, path: str) -> None:  # noqa: ANN001
+    """werkzeug would answer 308 to http://<the client's Host>/...; here a path serves or is a 404, never a redirect."""
+    r = client.get("/", environ_overrides={"PATH_INFO": path, "HTTP_HOST": "evil.example"})
+    assert r.status_code in (200, 404, 405) and "Location" not in r.headers, (r.status_code, r.headers)
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize(("method", "path", "status"), [
+    ("get", "/", 200), ("get", "/static/app.js", 200), ("get", "/static/style.css", 200),
+    ("get", "/plots/layers-minilm.svg", 200), ("get", "/openapi.json", 200), ("get", "/v1/results", 200),
+    ("get", "/readyz", 200), ("get", "/livez", 200), ("post", "/v1/probe", 415), ("get", "/nothing", 404),
+])
+def test_nosniff_on_every_response(client, method: str, path: str, status: int) -> None:  # noqa: ANN001
+    r = getattr(client, method)(path)
+    assert r.status_code == status and r.headers["X-Content-Type-Options"] == "nosniff"
+    if status == 200 and path.startswith("/v1/"):
+        again = client.get(path, headers={"If-None-Match": r.headers["ETag"]})
+        assert again.status_code == 304 and again.headers["X-Content-Type-Options"] == "nosniff"
+
+
+# ---------------------------------------------------------------------------- rate limits shared through Redis
+
+
+@pytest.fixture
+def redis_uri(tmp_path: Path):  # noqa: ANN201
+    """A throw-away redis-server on a free loopback port (Debian's ``redis-server``), stopped afterwards."""
+    import shutil
+    import socket
+    import subprocess
+
+    exe = shutil.which("redis-server")
+    if exe is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server): shared rate limits not tested")
+    pytest.importorskip("redis", reason="the redis Python client is not installed (pip install 'redis>=5,<8')")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                             "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2) as conn:
+                    conn.sendall(b"PING\r\n")
+                    if conn.recv(16).startswith(b"+PONG"):
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                pytest.fail(f"redis-server did not start on port {port}")
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _statuses(clients: list[Any], n: int) -> list[int]:
+    """``n`` probe requests, taking turns over ``clients`` (cheap ones: an empty object is a 422 once counted)."""
+    return [clients[i % len(clients)].post("/v1/probe", json={}).status_code for i in range(n)]
+
+
+def test_two_workers_share_one_limit_in_redis(api_root: Path, redis_uri: str) -> None:
+    """Two app instances (two gunicorn workers) on one Redis: the limit holds for the client across both."""
+    settings = Settings(root=api_root, rate_limit="3/minute", ratelimit_storage=redis_uri)
+    workers = [create_app(settings).test_client() for _ in range(2)]
+    assert _statuses(workers, 5) == [422, 422, 422, 429, 429]
+    r = workers[0].post("/v1/probe", json={})
+    assert "rate limit of 3/minute per client exceeded" in _problem(r, 429)["detail"] and r.headers["Retry-After"]
+    # a restarted worker (a new instance) still sees the count
+    assert _statuses([create_app(settings).test_client()], 1) == [429]
+
+
+def test_in_memory_limits_are_per_worker(api_root: Path) -> None:
+    """The default (memory://): each instance counts on its own, so two workers let twice the limit through."""
+    settings = Settings(root=api_root, rate_limit="3/minute")
+    assert settings.ratelimit_storage == "memory://"
+    workers = [create_app(settings).test_client() for _ in range(2)]
+    assert _statuses(workers, 8) == [422] * 6 + [429] * 2
+
+
+def test_redis_down_falls_back_to_memory_not_a_500(api_root: Path, redis_uri: str) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]  # nothing listens here once the socket is closed
+    c = create_app(Settings(root=api_root, rate_limit="2/minute",
+                            ratelimit_storage=f"redis://127.0.0.1:{closed}/0")).test_client()
+    assert _statuses([c], 3) == [422, 422, 429]  # the limit still holds, in this worker's memory
+
+
+def test_rate_limit_storage_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LINGSHIFT_RATELIMIT_STORAGE", "redis://cache:6379/1")
+    assert Settings.from_env().ratelimit_storage == "redis://cache:6379/1"
