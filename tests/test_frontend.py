@@ -207,9 +207,10 @@ def test_the_apps_answers_pass_unchanged_with_one_nosniff(served: int) -> None:
 def test_no_redirect_names_the_clients_host(served: int) -> None:
     request = b"GET //static//app.js HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n"
     status, headers, _ = _raw(served, request)
-    assert 300 <= status < 400
-    (location,) = headers["location"]
-    assert location.startswith("/") and not location.startswith("//") and "evil.example" not in location
+    # the app no longer redirects merged slashes (404); were it to redirect, nginx keeps the Location relative
+    assert status == 404 or 300 <= status < 400
+    for location in headers.get("location", []):
+        assert location.startswith("/") and not location.startswith("//") and "evil.example" not in location
 
 
 @pytest.mark.integration
