@@ -76,7 +76,7 @@ def json_problem(data: bytes) -> tuple[object, str | None]:
     except UnicodeDecodeError as err:
         return None, f"not UTF-8 text (byte {err.start})"
     except json.JSONDecodeError as err:
-        return None, f"not valid JSON ({err.msg} at line {err.lineno}, column {err.colno}: truncated or damaged?)"
+        return None, f"not valid JSON ({err.msg}: line {err.lineno}, column {err.colno}; truncated or damaged?)"
 
 
 def probe_folder_problem(files: dict[str, bytes]) -> str | None:
