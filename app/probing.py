@@ -54,7 +54,7 @@ class Busy(LingShiftError):
 
 
 class LoadFailed(Busy):
-    """A model's files are there but loading them failed in a way a retry may not repeat (an import, memory or
+    """A model's files are there but loading them failed in a way that may pass (an import, memory or
     I/O error): a 503 with the short Retry-After of :class:`Busy`. Nothing is cached, so a retry loads again."""
 
 
