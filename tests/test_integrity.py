@@ -26,7 +26,7 @@ pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[1]
 OK = {"sentence": "The cat sat on the mat .", "model": "minilm", "task": "pos-wsj"}
-GETS = ("/readyz", "/v1/models", "/v1/results?limit=500", "/v1/neurons", "/v1/claims", "/v1/provenance")
+GETS = ("/", "/readyz", "/v1/models", "/v1/results?limit=500", "/v1/neurons", "/v1/claims", "/v1/provenance")
 
 
 @pytest.fixture
@@ -197,7 +197,7 @@ def test_no_server_path_in_any_body(root: Path) -> None:
         assert any(d.startswith(unit) for d in ready["degraded"]), unit
     bodies = [c.get(url) for url in GETS]
     bodies += [c.post("/v1/probe", json={**OK, "variants": v}) for v in (["base"], ["base", "hedge-seed44"])]
-    assert [b.status_code for b in bodies] == [200, 200, 200, 200, 503, 200, 503, 200]
+    assert [b.status_code for b in bodies] == [200, 200, 200, 200, 200, 503, 200, 503, 200]
     for b in bodies:
         no_server_path(root, b.get_data(as_text=True))
 
