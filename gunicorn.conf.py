@@ -14,7 +14,10 @@ anything else), ``LINGSHIFT_WORKERS`` / ``LINGSHIFT_THREADS`` (override the form
 (``app/settings.py``), read by ``create_app()`` in each worker.
 
 ``preload_app`` is off: the master never imports torch or loads a model (forking after OpenMP/torch started
-its thread pools is unsafe, and lazy loading per worker is what ``app.probing`` expects).
+its thread pools is unsafe, and lazy loading per worker is what ``app.probing`` expects). Each worker imports
+the transformers classes when it builds the app, before it serves a request (``app.probing.import_model_classes``:
+transformers' lazy imports are not thread-safe), and checks every result and probe file against ``dvc.lock``
+(``app.catalog``; a damaged file leaves out only its unit, logged and listed by ``/readyz``).
 """
 
 from __future__ import annotations

@@ -85,7 +85,7 @@ def models() -> Response:
                      "probe_ready": any(svc.ready(m, v, t) for t in c.tasks)} for v in c.variants]
         out.append({"name": m, "family": spec.family, "description": spec.description, "n_layers": shape[0],
                     "dim": shape[1], "variants": variants})
-    return _cached({"profile": c.params.profile, "models": out, "tasks": c.tasks})
+    return _cached({"profile": c.params.profile, "models": out, "tasks": c.tasks, "omitted": snap.omitted_json()})
 
 
 @bp.get("/v1/results")
@@ -94,7 +94,8 @@ def models() -> Response:
 @bp.doc(summary="Per-layer probe accuracy with 95% intervals, the lexical baseline and headroom above it, deltas "
                 "to base and selectivity (paged)")
 def results(q: ResultsQuery) -> Response:
-    res = _catalog().snapshot().results
+    snap = _catalog().snapshot()
+    res = snap.results
     if q.limit > _settings().max_page_size:
         raise Problem(422, f"limit {q.limit} is above the maximum page size {_settings().max_page_size}",
                       "page-too-large")
@@ -111,7 +112,8 @@ def results(q: ResultsQuery) -> Response:
                          "delta": float(r.mean[i] - base.mean[i]) if base is not None and v != "base" else None,
                          "selectivity": float(r.selectivity[i]) if r.selectivity is not None else None})
     page = rows[q.offset:q.offset + q.limit]
-    return _cached({"total": len(rows), "limit": q.limit, "offset": q.offset, "items": page})
+    return _cached({"total": len(rows), "limit": q.limit, "offset": q.offset, "items": page,
+                    "omitted": snap.omitted_json(("layers",), q.model, q.variant, q.task)})
 
 
 @bp.get("/v1/neurons")
@@ -119,15 +121,15 @@ def results(q: ResultsQuery) -> Response:
 @bp.output(NeuronsOut)
 @bp.doc(summary="Minimal neuron sets: size, spread over layers, accuracy against random and bottom baselines")
 def neurons(q: NeuronQuery) -> Response:
-    items = []
-    for (m, v, t), n in _selected(q, _catalog().snapshot().results.neurons):
+    items, snap = [], _catalog().snapshot()
+    for (m, v, t), n in _selected(q, snap.results.neurons):
         items.append({"model": m, "variant": v, "task": t, "k": n.k, "n_neurons": n.n_layers * n.dim,
                       "mean_layer": n.mean_layer, "counts": n.counts, "oracle_accuracy": n.oracle_test,
                       "minimal_set_accuracy": n.minimal_set.accuracy.test,
                       "random_accuracy": n.baselines.random.accuracy.test,
                       "bottom_accuracy": n.baselines.bottom.accuracy.test,
                       "ablation_accuracy": n.ablation.zero_selected.test})
-    return _cached({"items": items})
+    return _cached({"items": items, "omitted": snap.omitted_json(("neurons",), q.model, q.variant, q.task)})
 
 
 @bp.get("/v1/claims")

@@ -4,6 +4,12 @@ Models, probes and neuron rankings load once per worker process, from allow-list
 (the folder comes from the catalog, never from the request). Probe work is bounded: at most
 ``max_concurrent_probes`` run at once (more -> :class:`Busy`, a 503 with Retry-After) and a request
 stops waiting after ``probe_timeout_s`` (the computation finishes in the background and frees its slot).
+
+Loading is thread-safe: the transformers classes are imported when the service is built (at worker start;
+transformers' lazy imports are not thread-safe), each variant loads under its own lock (once), and the
+weights of different variants are read one after the other under one process-wide lock. A probe whose files
+fail the catalog's integrity check is never loaded; a request for several variants serves the usable ones
+and names the others under ``missing``.
 """
 
 from __future__ import annotations
@@ -47,6 +53,25 @@ class Busy(LingShiftError):
     """All probe slots are taken, or the probe ran past its time: a 503 with Retry-After."""
 
 
+class LoadFailed(Busy):
+    """A model's files are there but loading them failed in a way that may pass (an import, memory or
+    I/O error): a 503 with the short Retry-After of :class:`Busy`. Nothing is cached, so a retry loads again."""
+
+
+def import_model_classes() -> None:
+    """Import the transformers classes the service uses, once, before any request thread does.
+
+    transformers resolves its top-level names lazily, and concurrent first accesses from two threads can fail
+    with ``cannot import name 'AutoConfig'``. Called when the service is built (once per worker process).
+    """
+    import transformers
+
+    for name in ("AutoConfig", "AutoModel", "AutoTokenizer", "PreTrainedTokenizerFast"):
+        getattr(transformers, name)
+    from pipeline import extract, models  # noqa: F401 - imported here, not first inside a request thread
+    from pipeline.probing import linear  # noqa: F401
+
+
 def split_words(sentence: str) -> list[str]:
     """Words of ``sentence`` as the probing corpora split them (PTB style)."""
     return _TOKEN.findall(sentence)
@@ -61,12 +86,23 @@ def check_text(text: str, what: str) -> None:
 
 @dataclass
 class Loaded:
-    """One model variant, ready: tokenizer and encoder, plus per task its probe and neuron ranking."""
+    """One model variant, loaded: tokenizer and encoder, plus per task its probe and neuron ranking, each with
+    the snapshot token (result ETag, probe md5) it was read under (a change of the files reloads it)."""
 
     tokenizer: Any
     encoder: Any
-    probes: dict[str, Any]
-    rankings: dict[str, np.ndarray]
+    probes: dict[str, tuple[tuple[str, str | None], Any, np.ndarray]]
+    dim: int
+
+
+@dataclass(frozen=True)
+class Ready:
+    """What one variant needs to probe one task."""
+
+    tokenizer: Any
+    encoder: Any
+    probe: Any
+    ranking: np.ndarray
     dim: int
 
 
@@ -83,17 +119,27 @@ class ProbeService:
         self._loaded: dict[str, Loaded] = {}
         self._load_locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        self._weights_lock = threading.Lock()  # one variant's weights read at a time (from_pretrained)
+        import_model_classes()
 
     # ------------------------------------------------------------ availability
     def ready(self, model: str, variant: str, task: str | None = None) -> bool:
-        """Whether weights (and, with ``task``, the trained probe and ranking) exist for this variant."""
+        """Whether weights (and, with ``task``, the trained probe and ranking, intact) exist for this variant."""
+        return self.missing(model, variant, task) is None
+
+    def missing(self, model: str, variant: str, task: str | None = None) -> Unavailable | None:
+        """Why this variant cannot probe (``task``) on this server, as the error to raise; None when it can."""
         c = self.catalog
         mdir = c.model_dir(model, variant)
-        ok = (mdir / "config.json").is_file() and (mdir / "model.safetensors").is_file()
-        if task is not None:
-            ok = ok and (c.probe_dir(model, variant, task) / "probe.json").is_file() and \
-                c.neurons_file(model, variant, task).is_file()
-        return ok
+        if not ((mdir / "config.json").is_file() and (mdir / "model.safetensors").is_file()):
+            return Unavailable(f"model {model}/{variant} is not materialised on this server", RUN_PIPELINE)
+        if task is None:
+            return None
+        if not ((c.probe_dir(model, variant, task) / "probe.json").is_file()
+                and c.neurons_file(model, variant, task).is_file()):
+            return Unavailable(f"no trained probe for {model}/{variant}/{task} on this server", RUN_PIPELINE)
+        bad = c.snapshot().unusable(model, variant, task)
+        return Unavailable(bad) if bad else None
 
     def availability(self) -> dict[str, dict[str, bool]]:
         """``{model: {variant: ready for at least one task}}`` for every allow-listed pair."""
@@ -101,48 +147,57 @@ class ProbeService:
         return {m: {v: any(self.ready(m, v, t) for t in c.tasks) for v in c.variants} for m in c.models}
 
     # ------------------------------------------------------------ loading
-    def _load(self, model: str, variant: str, task: str) -> Loaded:
+    def _load(self, model: str, variant: str, task: str) -> Ready:
         key = f"{model}/{variant}"
         with self._guard:
             lock = self._load_locks.setdefault(key, threading.Lock())
         with lock:
+            err = self.missing(model, variant, task)
+            if err is not None:
+                raise err
             entry = self._loaded.get(key)
             if entry is None:
-                if not self.ready(model, variant):
-                    raise Unavailable(f"model {model}/{variant} is not materialised on this server",
-                                      RUN_PIPELINE)
-                from pipeline import models
-
-                t0 = time.perf_counter()
-                try:
-                    tok, enc = models.load(self.catalog.model_dir(model, variant), self.device)
-                except Exception as err:  # noqa: BLE001 - any failure to load means "not available here"
-                    log.warning("cannot load model %s/%s: %r", model, variant, err)
-                    raise Unavailable(f"model {model}/{variant} cannot be loaded on this server "
-                                      f"({type(err).__name__})",
-                                      "Check the files under models/ (readable by the service?) or re-run "
-                                      "make repro.") from None
-                entry = Loaded(tok, enc, {}, {}, int(enc.config.hidden_size))
+                entry = self._load_model(model, variant)
                 self._loaded[key] = entry
-                log.info("loaded %s in %.1f s", key, time.perf_counter() - t0)
-            if task not in entry.probes:
-                if not self.ready(model, variant, task):
-                    raise Unavailable(f"no trained probe for {model}/{variant}/{task} on this server",
-                                      RUN_PIPELINE)
-                from pipeline.probing.linear import LinearProbe
-                from pipeline.records import NeuronResult
+            snap = self.catalog.snapshot()
+            token = (snap.etag, snap.probe_md5.get((model, variant, task)))
+            held = entry.probes.get(task)
+            if held is None or held[0] != token:
+                held = (token, *self._load_probe(model, variant, task))
+                entry.probes[task] = held
+            return Ready(entry.tokenizer, entry.encoder, held[1], held[2], entry.dim)
 
-                try:
-                    probe = LinearProbe.load(self.catalog.probe_dir(model, variant, task), device="cpu")
-                    ranking = NeuronResult.read(self.catalog.neurons_file(model, variant, task)).ranking
-                except Exception as err:  # noqa: BLE001 - any failure to load means "not available here"
-                    log.warning("cannot load the probe of %s/%s/%s: %r", model, variant, task, err)
-                    raise Unavailable(f"the probe or neuron ranking of {model}/{variant}/{task} cannot be loaded "
-                                      f"on this server ({type(err).__name__})",
-                                      "Check the files under results/ (readable by the service?) or re-run "
-                                      "make repro.") from None
-                entry.probes[task], entry.rankings[task] = probe, ranking
-            return entry
+    def _load_model(self, model: str, variant: str) -> Loaded:
+        from pipeline import models
+
+        t0 = time.perf_counter()
+        try:
+            with self._weights_lock:
+                tok, enc = models.load(self.catalog.model_dir(model, variant), self.device)
+        except LingShiftError as err:  # the files are there but not a loadable model: permanent
+            log.warning("cannot load model %s/%s: %s", model, variant, err)
+            raise Unavailable(f"model {model}/{variant} cannot be loaded on this server ({type(err).__name__})",
+                              "Check the files under models/ or re-run make repro.") from None
+        except Exception as err:  # noqa: BLE001 - import, memory or I/O trouble: a retry may succeed
+            log.warning("loading model %s/%s failed: %r", model, variant, err)
+            raise LoadFailed(f"model {model}/{variant} could not be loaded just now ({type(err).__name__})") from None
+        log.info("loaded %s/%s in %.1f s", model, variant, time.perf_counter() - t0)
+        return Loaded(tok, enc, {}, int(enc.config.hidden_size))
+
+    def _load_probe(self, model: str, variant: str, task: str) -> tuple[Any, np.ndarray]:
+        from pipeline.probing.linear import LinearProbe
+        from pipeline.records import NeuronResult
+
+        try:
+            probe = LinearProbe.load(self.catalog.probe_dir(model, variant, task), device="cpu")
+            ranking = NeuronResult.read(self.catalog.neurons_file(model, variant, task)).ranking
+        except Exception as err:  # noqa: BLE001 - any failure to load means "not available here"
+            log.warning("cannot load the probe of %s/%s/%s: %r", model, variant, task, err)
+            raise Unavailable(f"the probe or neuron ranking of {model}/{variant}/{task} cannot be loaded "
+                              f"on this server ({type(err).__name__})",
+                              "Check the files under results/ (readable by the service?) or re-run "
+                              "make repro.") from None
+        return probe, ranking
 
     # ------------------------------------------------------------ probing
     def probe(self, words: Sequence[str], model: str, task: str, variants: Sequence[str] | None,
@@ -162,15 +217,11 @@ class ProbeService:
             raise Busy(f"the probe did not finish within {self.timeout_s:g} s") from None
 
     def resolve_variants(self, model: str, task: str, variants: Sequence[str] | None) -> list[str]:
-        """The requested checkpoints (allow-listed), or by default base and the first fine-tuning seed of each
-        fine-tuned variant (``sentiment-seed42``, ...) that is ready for ``task``; other seeds on request."""
+        """The requested checkpoints (allow-listed, each once), or by default base and the first fine-tuning seed
+        of each fine-tuned variant (``sentiment-seed42``, ...); other seeds on request."""
         c = self.catalog
         if variants is None:
-            chosen = [v for v in c.default_variants if self.ready(model, v, task)]
-            if not chosen:
-                raise Unavailable(f"no variant of {model} is ready to probe {task} on this server",
-                                  RUN_PIPELINE)
-            return chosen
+            return c.default_variants
         bad = [v for v in variants if v not in c.variants]
         if bad:
             raise ProbeRequestError(f"unknown variant(s) {bad}; allowed: {c.variants}")
@@ -181,17 +232,23 @@ class ProbeService:
         """Tags with probabilities per variant and layer, and the top-k ranked neurons' activations.
 
         Activations come from :func:`pipeline.extract.extract_array` (the pipeline's alignment):
-        ``float [words, layers, dim]``; probe probabilities are ``[words, layers, classes]``.
+        ``float [words, layers, dim]``; probe probabilities are ``[words, layers, classes]``. A variant that
+        cannot probe here is listed under ``missing`` with the reason; when none can, its error is raised.
         """
         from pipeline.extract import extract_array
 
         t0 = time.perf_counter()
-        out_variants = []
+        out_variants: list[dict[str, Any]] = []
+        failed: list[tuple[str, Unavailable | LoadFailed]] = []
         chosen_layers: list[int] | None = None
         for v in self.resolve_variants(model, task, variants):
-            entry = self._load(model, v, task)
-            probe = entry.probes[task]
-            X = extract_array(entry.tokenizer, entry.encoder, [list(words)],
+            try:
+                ready = self._load(model, v, task)
+            except (Unavailable, LoadFailed) as err:
+                failed.append((v, err))
+                continue
+            probe = ready.probe
+            X = extract_array(ready.tokenizer, ready.encoder, [list(words)],
                               aggregation=self.catalog.params.extract.aggregation, batch_size=1)
             n_layers = X.shape[1]
             if chosen_layers is None:
@@ -209,12 +266,29 @@ class ProbeService:
                 tags = [{"tag": names[int(b)], "probability": round(float(p[i, b]), 4)} for i, b in enumerate(best)]
                 layer_out.append({"layer": layer, "tags": tags})
             flat = X.reshape(X.shape[0], -1)
-            ranking = entry.rankings[task][:top_k]
-            neurons = [{"rank": r + 1, "neuron": int(nid), "layer": int(nid) // entry.dim, "unit": int(nid) % entry.dim,
+            ranking = ready.ranking[:top_k]
+            neurons = [{"rank": r + 1, "neuron": int(nid), "layer": int(nid) // ready.dim, "unit": int(nid) % ready.dim,
                         "activations": [round(float(a), 4) for a in flat[:, nid]]} for r, nid in enumerate(ranking)]
             out_variants.append({"variant": v, "layers": layer_out, "neurons": neurons})
+        if not out_variants:
+            raise _none_usable(model, task, variants is None, failed)
         return {"model": model, "task": task, "words": list(words), "layers": chosen_layers or [],
-                "variants": out_variants, "elapsed_ms": round(1000 * (time.perf_counter() - t0), 2)}
+                "variants": out_variants, "missing": [{"variant": v, "problem": str(err)} for v, err in failed],
+                "elapsed_ms": round(1000 * (time.perf_counter() - t0), 2)}
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _none_usable(model: str, task: str, default: bool, failed: list[tuple[str, Unavailable | LoadFailed]]) \
+        -> Unavailable | LoadFailed:
+    """The error when no variant could probe: the one variant's own error, or one naming each variant's reason
+    (transient, a short retry, when any variant's failure may pass)."""
+    if len(failed) == 1 and not default:
+        return failed[0][1]
+    reasons = "; ".join(f"{v}: {err.args[0]}" for v, err in failed)
+    what = f"no variant of {model} is ready" if default else "none of the requested variants can be used"
+    message = f"{what} to probe {task} on this server" + (f" ({reasons})" if reasons else "")
+    if any(isinstance(err, LoadFailed) for _, err in failed):
+        return LoadFailed(message)
+    return Unavailable(message, failed[0][1].hint if failed else RUN_PIPELINE)

@@ -63,13 +63,30 @@ class VariantOut(BaseModel):
     neurons: list[NeuronOut]
 
 
+class MissingVariantOut(BaseModel):
+    variant: str
+    problem: str = Field(description="why this variant cannot probe here (not materialised, damaged files, ...)")
+
+
 class ProbeOut(BaseModel):
     model: str
     task: str
     words: list[str]
     layers: list[int]
     variants: list[VariantOut]
+    missing: list[MissingVariantOut] = Field(default_factory=list,
+                                             description="requested (or default) variants left out, with the reason")
     elapsed_ms: float
+
+
+class OmittedOut(BaseModel):
+    kind: str = Field(description="layers, neurons, finetune, claims or probe")
+    unit: str = Field(description="model/variant/task (model/variant for finetune)")
+    problem: str = Field(description="what is wrong with its file and how to fix it")
+
+
+_OMITTED = Field(default_factory=list, description="units left out of this answer because their result file is "
+                                                   "damaged or differs from dvc.lock (GET /readyz lists all)")
 
 
 class ResultsQuery(_In):
@@ -106,6 +123,7 @@ class PageOut(BaseModel):
 
 class ResultsOut(PageOut):
     items: list[LayerRowOut]
+    omitted: list[OmittedOut] = _OMITTED
 
 
 class NeuronQuery(_In):
@@ -131,6 +149,7 @@ class NeuronSetOut(BaseModel):
 
 class NeuronsOut(BaseModel):
     items: list[NeuronSetOut]
+    omitted: list[OmittedOut] = _OMITTED
 
 
 class VariantInfo(BaseModel):
@@ -152,6 +171,7 @@ class ModelsOut(BaseModel):
     profile: str
     models: list[ModelInfo]
     tasks: list[str]
+    omitted: list[OmittedOut] = _OMITTED
 
 
 class ClaimOut(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 # As in pipeline/__main__.py: passive OpenMP waiting keeps torch fast on shared cores.
@@ -83,4 +84,32 @@ def api_root(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> Path
     probe, _ = fit(X, y, Xd, yd, config=SolverConfig(seed=0, epochs=5), label_names=names)
     for variant in checkpoints:
         probe.save(res / "probes" / "minilm" / variant / "pos-wsj")
+    record_in_lock(root)
     return root
+
+
+def record_in_lock(root: Path) -> None:
+    """Write the md5 of every result file and folder present under ``root`` into its ``dvc.lock``, as ``dvc commit``
+    would: the probes trained for the tests replace the pipeline's, and the service checks files against the lock."""
+    import yaml
+
+    from app.integrity import bytes_md5, folder_md5, read_folder
+
+    lock_file = root / "dvc.lock"
+    lock = yaml.safe_load(lock_file.read_text(encoding="utf-8"))
+    for stage in lock["stages"].values():
+        for out in stage.get("outs") or []:
+            path = root / out["path"]
+            if not out["path"].startswith("results/"):
+                continue
+            if path.is_dir():
+                out["md5"] = folder_md5(read_folder(path))
+            elif path.is_file():
+                out["md5"] = bytes_md5(path.read_bytes())
+    lock_file.write_text(yaml.safe_dump(lock, sort_keys=False), encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def relock() -> Callable[[Path], None]:
+    """``relock(root)``: after a test changes result files on purpose, record them in ``root``'s dvc.lock."""
+    return record_in_lock
