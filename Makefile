@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv repro check deps paper-dry serve serve-prod wheelhouse base-image container-smoke test test-fast lint bench bench-api load-test bench-venv clean-venv resources
+.PHONY: venv repro check deps paper-dry serve serve-prod wheelhouse base-image container-smoke test test-fast lint bench bench-api load-test attack-test bench-venv clean-venv resources
 
 venv: $(STAMP)
 
@@ -96,6 +96,15 @@ bench-api: $(STAMP)
 ## API load test: gunicorn + locust headless, 16 users for 30 s (benchmark environment).
 load-test: $(BENCH)/.installed
 	OMP_WAIT_POLICY=PASSIVE $(BENCH)/bin/python benchmarks/load_api.py --users 16 --duration 30
+
+## Attacks through the front end (benchmarks/attack_api.py; nginx installed): a 64-probe burst on a fresh server,
+## a gunicorn worker killed mid-load, 200 slow connections; each writes benchmarks/results/attack_<mode>.json.
+## ATTACK_ROOT: the checkout to serve (its weights and trained probes, from make repro).
+ATTACK_ROOT ?= .
+attack-test: $(STAMP)
+	OMP_WAIT_POLICY=PASSIVE $(BIN)/python benchmarks/attack_api.py burst --root $(ATTACK_ROOT)
+	OMP_WAIT_POLICY=PASSIVE $(BIN)/python benchmarks/attack_api.py kill --root $(ATTACK_ROOT)
+	OMP_WAIT_POLICY=PASSIVE $(BIN)/python benchmarks/attack_api.py slow --root $(ATTACK_ROOT)
 
 clean-venv:
 	rm -rf $(VENV) $(BENCH)
