@@ -206,10 +206,11 @@ def _message(row: Row) -> str:
                 "in the baseline must stay SUPPORTED")
     if row.status == "MISSING":
         return (f"baseline {row.baseline}, current missing (no result for this metric), delta -, "
-                f"tolerance {row.tolerance} points")
+                f"tolerance {row.tolerance} (accuracy points)")
     if row.status == "new":
         return f"baseline missing (a new metric, not gated), current {row.current}, delta -, tolerance -"
-    return f"baseline {row.baseline}, current {row.current}, delta {row.delta}, tolerance {row.tolerance} points"
+    return (f"baseline {row.baseline}, current {row.current}, delta {row.delta}, "
+            f"tolerance {row.tolerance} (accuracy points)")
 
 
 def junit_xml(rows: list[Row], note: str | None = None) -> ET.Element:
@@ -254,7 +255,7 @@ def write_junit(path: Path, rows: list[Row], note: str | None = None) -> Path:
     """Write :func:`junit_xml` of ``rows`` to ``path`` (atomically)."""
     data = ET.tostring(junit_xml(rows, note), encoding="utf-8", xml_declaration=True) + b"\n"
     write_bytes(Path(path), data)
-    log.info("JUnit report: %d test cases, %d failed -> %s", len(rows), sum(r.failed for r in rows), path)
+    log.debug("JUnit report: %d test cases, %d failed -> %s", len(rows), sum(r.failed for r in rows), path)
     return Path(path)
 
 

@@ -225,7 +225,8 @@ def test_junit_names_the_one_shifted_layer(run: tuple[Path, Path], tmp_path: Pat
     assert _outcomes(cases, "failure") == ["layer_accuracy/minilm/base/pos-wsj/3"]
     failure = cases["layer_accuracy/minilm/base/pos-wsj/3"][2]
     assert failure.get("type") == "REGRESSION"
-    assert failure.get("message") == "REGRESSION: baseline 90.00, current 88.00, delta -2.00, tolerance 1 points"
+    assert failure.get("message") == ("REGRESSION: baseline 90.00, current 88.00, delta -2.00, "
+                                      "tolerance 1 (accuracy points)")
     # the same rows as the table: a wider tolerance passes in both
     assert check.run_check(results, baseline, tolerance_overrides={"layer_accuracy": 2.5},
                            junit=tmp_path / "gate.xml")[0] == 0
