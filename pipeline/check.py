@@ -7,7 +7,8 @@ baseline file (default ``baselines/<profile>.json``). A metric fails when it mov
 fails when it was SUPPORTED in the baseline and is not now. Exit 0 = within tolerance, 1 = regression,
 2 = unusable input (missing files, bad baseline). ``--write-baseline`` records the current run and where it
 was recorded (``recorded_on``: CPU model and library versions), so that float noise on another CPU can be
-told from a regression.
+told from a regression. ``--junit PATH`` also writes the compared rows as JUnit XML (one test case per metric
+and claim, one test suite per metric family), so that a CI system shows what moved.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from __future__ import annotations
 import json
 import logging
 import math
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pipeline.atomic import write_json
+from pipeline.atomic import write_bytes, write_json
 from pipeline.errors import LingShiftError
 from pipeline.layout import ResultsLayout
 from pipeline.records import Results, load_results, read_claims
@@ -124,6 +127,16 @@ class Row:
     def failed(self) -> bool:
         return self.status in ("REGRESSION", "MISSING")
 
+    @property
+    def family(self) -> str:
+        """``claims`` for a claim, else the metric family (the id's first part, e.g. ``layer_accuracy``)."""
+        return "claims" if self.name.startswith("claim ") else self.name.split("/", 1)[0]
+
+    @property
+    def compared(self) -> bool:
+        """Whether both sides had a value (a ``new`` metric or a claim missing from the run had not)."""
+        return "-" not in (self.baseline, self.current) and "MISSING" not in (self.baseline, self.current)
+
 
 def compare(baseline: dict[str, Any], metrics: dict[str, float], claims: dict[str, str],
             allow_improvements: bool = False, tolerance_overrides: dict[str, float] | None = None) -> list[Row]:
@@ -166,15 +179,98 @@ def format_table(rows: list[Row], only_problems: bool = False) -> str:
 
 
 def run_check(results_dir: Path, baseline_path: Path, allow_improvements: bool = False,
-              tolerance_overrides: dict[str, float] | None = None, only_problems: bool = False) -> tuple[int, str]:
-    """The gate: ``(exit code, table)``; 0 within tolerance, 1 regression (errors raise :class:`GateError`)."""
+              tolerance_overrides: dict[str, float] | None = None, only_problems: bool = False,
+              junit: Path | None = None) -> tuple[int, str]:
+    """The gate: ``(exit code, table)``; 0 within tolerance, 1 regression (errors raise :class:`GateError`).
+
+    ``junit``: also write the same rows there as JUnit XML (:func:`write_junit`)."""
     baseline = load_baseline(baseline_path)
     res = load_results(results_dir)
     rows = compare(baseline, current_metrics(res), current_claims(results_dir), allow_improvements,
                    tolerance_overrides)
     table = format_table(rows, only_problems)
     note = recorded_elsewhere(baseline)
+    if junit is not None:
+        write_junit(junit, rows, note)
     return (1 if any(r.failed for r in rows) else 0), table + (f"\n{note}" if note else "")
+
+
+#: Test suites in this order (metric families, then the claims); other families follow, sorted.
+SUITE_ORDER = (*DEFAULT_TOLERANCES, "claims")
+
+
+def _message(row: Row) -> str:
+    """What a failure or a skip says: the row's baseline, current value, delta and tolerance."""
+    if row.family == "claims":
+        return (f"baseline {row.baseline}, current {row.current}, delta {row.delta}, tolerance: a claim SUPPORTED "
+                "in the baseline must stay SUPPORTED")
+    if row.status == "MISSING":
+        return (f"baseline {row.baseline}, current missing (no result for this metric), delta -, "
+                f"tolerance {row.tolerance} (accuracy points)")
+    if row.status == "new":
+        return f"baseline missing (a new metric, not gated), current {row.current}, delta -, tolerance -"
+    return (f"baseline {row.baseline}, current {row.current}, delta {row.delta}, "
+            f"tolerance {row.tolerance} (accuracy points)")
+
+
+def junit_xml(rows: list[Row], note: str | None = None) -> ET.Element:
+    """The rows as a JUnit ``<testsuites>`` tree: one ``<testsuite>`` per family, one ``<testcase>`` per row.
+
+    A failed row (REGRESSION, MISSING) gets a ``<failure>``; a row with a value on one side only that does
+    not fail (a new metric, a non-SUPPORTED claim absent now) gets ``<skipped>``; an improvement passes with
+    its values in ``<system-out>``. ``note`` (:func:`recorded_elsewhere`) goes into every failure's text.
+    """
+    families = sorted({r.family for r in rows},
+                      key=lambda f: (SUITE_ORDER.index(f) if f in SUITE_ORDER else len(SUITE_ORDER), f))
+    stamp = datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="seconds")
+    top = ET.Element("testsuites", name="lingshift check")
+    for family in families:
+        mine = [r for r in rows if r.family == family]
+        suite = ET.SubElement(top, "testsuite", name=family, timestamp=stamp)
+        for r in mine:
+            case = ET.SubElement(suite, "testcase", name=r.name.removeprefix("claim "),
+                                 classname=f"lingshift.{family}", time="0")
+            if r.failed:
+                fail = ET.SubElement(case, "failure", message=f"{r.status}: {_message(r)}", type=r.status)
+                fail.text = f"{r.name}: {_message(r)}" + (f"\n{note}" if note else "")
+            elif not r.compared:
+                ET.SubElement(case, "skipped", message=_message(r))
+            elif r.status != "ok":
+                ET.SubElement(case, "system-out").text = f"{r.status}: {_message(r)}"
+        _count(suite, mine)
+    _count(top, rows)
+    ET.indent(top)
+    return top
+
+
+def _count(element: ET.Element, rows: list[Row]) -> None:
+    element.set("tests", str(len(rows)))
+    element.set("failures", str(sum(r.failed for r in rows)))
+    element.set("errors", "0")
+    element.set("skipped", str(sum(not r.failed and not r.compared for r in rows)))
+    element.set("time", "0")
+
+
+def write_junit(path: Path, rows: list[Row], note: str | None = None) -> Path:
+    """Write :func:`junit_xml` of ``rows`` to ``path`` (atomically)."""
+    data = ET.tostring(junit_xml(rows, note), encoding="utf-8", xml_declaration=True) + b"\n"
+    write_bytes(Path(path), data)
+    log.debug("JUnit report: %d test cases, %d failed -> %s", len(rows), sum(r.failed for r in rows), path)
+    return Path(path)
+
+
+def write_junit_error(path: Path, err: Exception) -> Path:
+    """A JUnit report of a gate that could not compare (exit 2): one test case ``inputs`` with an ``<error>``
+    that says what is wrong and what to do, so that the CI report shows why instead of no report."""
+    top = ET.Element("testsuites", name="lingshift check", tests="1", failures="0", errors="1", skipped="0",
+                     time="0")
+    suite = ET.SubElement(top, "testsuite", name="gate", tests="1", failures="0", errors="1", skipped="0", time="0",
+                          timestamp=datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="seconds"))
+    case = ET.SubElement(suite, "testcase", name="inputs", classname="lingshift.gate", time="0")
+    ET.SubElement(case, "error", message=str(err), type=type(err).__name__).text = str(err)
+    ET.indent(top)
+    write_bytes(Path(path), ET.tostring(top, encoding="utf-8", xml_declaration=True) + b"\n")
+    return Path(path)
 
 
 def recorded_elsewhere(baseline: dict[str, Any]) -> str | None:

@@ -7,6 +7,7 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from pipeline.errors import LingShiftError
 
@@ -71,7 +72,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="override a metric family's tolerance, e.g. layer_accuracy=1.5 (repeatable)")
     c.add_argument("--allow-improvements", action="store_true", help="fail only on drops, not on gains")
     c.add_argument("--only-problems", action="store_true", help="print only the rows that are not ok")
-    c.add_argument("--write-baseline", action="store_true", help="record the current results as the baseline")
+    mode = c.add_mutually_exclusive_group()
+    mode.add_argument("--write-baseline", action="store_true", help="record the current results as the baseline")
+    mode.add_argument("--junit", metavar="PATH",
+                      help="also write the comparison as JUnit XML (PATH relative to the working directory): one test "
+                           "case per metric and claim, one test suite per metric family; exit codes unchanged")
 
     pf = sub.add_parser("profile", help="show the active profile, or write params.yaml from the defaults with the "
                                         "overlay profiles/NAME.yaml on top")
@@ -193,14 +198,22 @@ def _check(args: argparse.Namespace, params, root) -> int:  # noqa: ANN001
     lay = Layout.of(params, root)
     results = root / args.results if args.results else lay.results.root
     baseline = root / args.baseline if args.baseline else lay.baseline(params.profile)
-    tol = check.parse_tolerances(args.tolerance)
-    if args.write_baseline:
-        check.write_baseline(results, baseline, params.profile, tol)
-        print(f"baseline written: {baseline}")
-        return 0
-    code, table = check.run_check(results, baseline, args.allow_improvements, tol, args.only_problems)
+    junit = Path(args.junit) if args.junit else None  # an output: relative to the working directory
+    try:
+        tol = check.parse_tolerances(args.tolerance)
+        if args.write_baseline:
+            check.write_baseline(results, baseline, params.profile, tol)
+            print(f"baseline written: {baseline}")
+            return 0
+        code, table = check.run_check(results, baseline, args.allow_improvements, tol, args.only_problems, junit)
+    except LingShiftError as err:
+        if junit is not None:  # the CI report then says why the gate could not compare (exit 2)
+            check.write_junit_error(junit, err)
+        raise
     print(f"Regression gate: {results} vs {baseline}")
     print(table)
+    if junit is not None:
+        print(f"JUnit report: {junit}")
     return code
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -168,3 +169,116 @@ def test_write_baseline_round_trip(tmp_path: Path) -> None:
     check.write_baseline(results, tmp_path / "b.json", "offline", {"layer_accuracy": 0.5})
     assert json.loads((tmp_path / "b.json").read_text())["tolerances"]["layer_accuracy"] == 0.5
     assert check.run_check(results, tmp_path / "b.json")[0] == 0
+
+
+# --- JUnit XML (--junit): one test case per metric and claim, a test suite per family -------------------------------
+
+
+def _cases(xml: Path) -> dict[str, tuple[str, str, ET.Element | None]]:
+    """``{test case name: (suite, outcome, outcome element)}`` of a JUnit file, after checking that every count
+    attribute (on ``<testsuites>`` and each ``<testsuite>``) matches the test cases below it."""
+    top = ET.parse(xml).getroot()
+    assert top.tag == "testsuites"
+    out: dict[str, tuple[str, str, ET.Element | None]] = {}
+    for suite in top.findall("testsuite"):
+        cases = suite.findall("testcase")
+        for case in cases:
+            kind = next((c for c in case if c.tag in ("failure", "skipped", "error")), None)
+            assert case.get("classname") == f"lingshift.{suite.get('name')}"
+            assert case.get("name") not in out, "test case names are unique"
+            out[case.get("name")] = (suite.get("name"), "passed" if kind is None else kind.tag, kind)
+        for attr, tag in (("failures", "failure"), ("skipped", "skipped"), ("errors", "error")):
+            assert int(suite.get(attr)) == sum(c.find(tag) is not None for c in cases), (suite.get("name"), attr)
+        assert int(suite.get("tests")) == len(cases)
+    for attr in ("tests", "failures", "skipped", "errors"):
+        assert int(top.get(attr)) == sum(int(s.get(attr)) for s in top.findall("testsuite")), attr
+    return out
+
+
+def _outcomes(cases: dict[str, tuple[str, str, ET.Element | None]], outcome: str) -> list[str]:
+    return [name for name, (_, kind, _) in cases.items() if kind == outcome]
+
+
+def test_junit_of_a_passing_run_has_no_failures(run: tuple[Path, Path], tmp_path: Path) -> None:
+    xml = tmp_path / "gate.xml"
+    code, table = check.run_check(*run, junit=xml)
+    assert code == 0
+    cases = _cases(xml)
+    n_compared = int(table.splitlines()[-1].split()[0])
+    assert len(cases) == n_compared == 7 * 2 * 7 + 6 + 2 * 7 + 5  # layers x tasks x checkpoints, scores, oracles
+    assert _outcomes(cases, "passed") == list(cases)
+    assert [s.get("name") for s in ET.parse(xml).getroot()] == ["layer_accuracy", "finetune_score", "oracle_accuracy",
+                                                                 "claims"]
+    assert cases["layer_accuracy/minilm/base/pos-wsj/0"][0] == "layer_accuracy"
+    assert cases["finetune_score/minilm/hedge-seed44"][0] == "finetune_score"
+    assert cases["oracle_accuracy/minilm/sentiment-seed43/chunk-wsj"][0] == "oracle_accuracy"
+    assert {n for n, (suite, _, _) in cases.items() if suite == "claims"} == {"C1", "C2", "C3", "C4", "C5"}
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".gate.xml")] == [], "written atomically"
+
+
+def test_junit_names_the_one_shifted_layer(run: tuple[Path, Path], tmp_path: Path) -> None:
+    results, baseline = run
+    _shift_layer(results, "base", 3, -0.02)
+    code, _ = check.run_check(results, baseline, junit=tmp_path / "gate.xml")
+    assert code == 1
+    cases = _cases(tmp_path / "gate.xml")
+    assert _outcomes(cases, "failure") == ["layer_accuracy/minilm/base/pos-wsj/3"]
+    failure = cases["layer_accuracy/minilm/base/pos-wsj/3"][2]
+    assert failure.get("type") == "REGRESSION"
+    assert failure.get("message") == ("REGRESSION: baseline 90.00, current 88.00, delta -2.00, "
+                                      "tolerance 1 (accuracy points)")
+    # the same rows as the table: a wider tolerance passes in both
+    assert check.run_check(results, baseline, tolerance_overrides={"layer_accuracy": 2.5},
+                           junit=tmp_path / "gate.xml")[0] == 0
+    assert _outcomes(_cases(tmp_path / "gate.xml"), "failure") == []
+
+
+def test_junit_claim_that_lost_supported_fails(run: tuple[Path, Path], tmp_path: Path) -> None:
+    results, baseline = run
+    data = json.loads((results / "claims.json").read_text())
+    for c in data["claims"]:
+        if c["id"] == "C1":
+            c["verdict"] = "INCONCLUSIVE"
+    (results / "claims.json").write_text(json.dumps(data))
+    assert check.run_check(results, baseline, junit=tmp_path / "gate.xml")[0] == 1
+    cases = _cases(tmp_path / "gate.xml")
+    assert _outcomes(cases, "failure") == ["C1"]
+    suite, _, failure = cases["C1"]
+    assert suite == "claims"
+    assert failure.get("message").startswith("REGRESSION: baseline SUPPORTED, current INCONCLUSIVE, delta changed")
+
+
+def test_junit_missing_fails_and_new_is_skipped(run: tuple[Path, Path], tmp_path: Path) -> None:
+    results, baseline = run
+    ResultsLayout(results).layer("minilm", "hedge-seed43", "chunk-wsj").unlink()
+    write_layers(results, "minilm", "base", "pos-brown", FLAT)
+    assert check.run_check(results, baseline, junit=tmp_path / "gate.xml")[0] == 1
+    cases = _cases(tmp_path / "gate.xml")
+    assert _outcomes(cases, "failure") == [f"layer_accuracy/minilm/hedge-seed43/chunk-wsj/{i}" for i in range(7)]
+    assert all(cases[n][2].get("type") == "MISSING" and "current missing" in cases[n][2].get("message")
+               for n in _outcomes(cases, "failure"))
+    assert _outcomes(cases, "skipped") == [f"layer_accuracy/minilm/base/pos-brown/{i}" for i in range(7)]
+    assert "baseline missing" in cases["layer_accuracy/minilm/base/pos-brown/0"][2].get("message")
+
+
+def test_cli_junit_keeps_exit_codes(run: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    results, baseline = run
+    params = tmp_path / "params.yaml"
+    params.write_text("profile: offline\npaths:\n  results: results\n")
+    monkeypatch.chdir(tmp_path / "baselines")  # --junit is relative to the working directory
+    assert main(["--params", str(params), "check", "--junit", "out.xml"]) == 0
+    assert _outcomes(_cases(tmp_path / "baselines" / "out.xml"), "failure") == []
+    _shift_layer(results, "hedge-seed42", 6, -0.05)
+    assert main(["--params", str(params), "check", "--only-problems", "--junit", "out.xml"]) == 1
+    assert _outcomes(_cases(tmp_path / "baselines" / "out.xml"), "failure") == [
+        "layer_accuracy/minilm/hedge-seed42/pos-wsj/6"]
+    # unusable input: exit 2, and the report says why instead of being absent or stale
+    assert main(["--params", str(params), "check", "--baseline", "nope.json", "--junit", "out.xml"]) == 2
+    cases = _cases(tmp_path / "baselines" / "out.xml")
+    assert list(cases) == ["inputs"] and cases["inputs"][1] == "error"
+    assert "nope.json not found" in cases["inputs"][2].get("message")
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:  # nothing to report when recording a baseline
+        main(["--params", str(params), "check", "--write-baseline", "--junit", "out.xml"])
+    assert exc.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
