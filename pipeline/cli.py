@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
+from pathlib import Path
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,7 +17,8 @@ log = logging.getLogger("pipeline")
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__)
+    prog = "lingshift" if Path(sys.argv[0]).name == "lingshift" else "python -m pipeline"  # the console script
+    p = argparse.ArgumentParser(prog=prog, description=__doc__)
     p.add_argument("--params", default="params.yaml", help="parameter file (default: params.yaml)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
@@ -89,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; a :class:`LingShiftError` is printed as one line and exits 2."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as python -m pipeline does, for the console script
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
