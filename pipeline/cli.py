@@ -7,7 +7,6 @@ import logging
 import os
 import sys
 import time
-from pathlib import Path
 from collections.abc import Sequence
 from pathlib import Path
 
