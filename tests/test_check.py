@@ -49,6 +49,15 @@ def test_baseline_records_metrics_claims_and_tolerances(run: tuple[Path, Path]) 
     assert b["recorded_on"]["cpu"] == cpu_model() and b["recorded_on"]["versions"]["numpy"]
 
 
+def _set_verdict(results: Path, claim: str, verdict: str) -> None:
+    """Rewrite ``claim``'s verdict in ``results/claims.json`` (as a later run might have decided it)."""
+    data = json.loads((results / "claims.json").read_text())
+    for c in data["claims"]:
+        if c["id"] == claim:
+            c["verdict"] = verdict
+    (results / "claims.json").write_text(json.dumps(data))
+
+
 def _shift_layer(results: Path, variant: str, layer: int, delta: float) -> None:
     acc = list(FLAT)
     acc[layer] += delta
@@ -86,11 +95,7 @@ def test_gain_beyond_tolerance_fails_unless_allowed(run: tuple[Path, Path]) -> N
 def test_claim_no_longer_supported_is_a_regression(run: tuple[Path, Path], now: str) -> None:
     results, baseline = run
     assert json.loads(baseline.read_text())["claims"]["C1"] == "SUPPORTED"
-    data = json.loads((results / "claims.json").read_text())
-    for c in data["claims"]:
-        if c["id"] == "C1":
-            c["verdict"] = now
-    (results / "claims.json").write_text(json.dumps(data))
+    _set_verdict(results, "C1", now)
     code, table = check.run_check(results, baseline, only_problems=True)
     assert code == 1
     assert [line.split()[:4] for line in table.splitlines()[1:-1]] == [["claim", "C1", "SUPPORTED", now]]
@@ -98,11 +103,7 @@ def test_claim_no_longer_supported_is_a_regression(run: tuple[Path, Path], now: 
 
 def test_claim_that_becomes_supported_is_an_improvement(run: tuple[Path, Path]) -> None:
     results, baseline = run
-    data = json.loads((results / "claims.json").read_text())
-    for c in data["claims"]:
-        if c["id"] == "C2":
-            c["verdict"] = "SUPPORTED"
-    (results / "claims.json").write_text(json.dumps(data))
+    _set_verdict(results, "C2", "SUPPORTED")
     code, table = check.run_check(results, baseline)
     assert code == 0 and "improved" in table
 
@@ -235,11 +236,7 @@ def test_junit_names_the_one_shifted_layer(run: tuple[Path, Path], tmp_path: Pat
 
 def test_junit_claim_that_lost_supported_fails(run: tuple[Path, Path], tmp_path: Path) -> None:
     results, baseline = run
-    data = json.loads((results / "claims.json").read_text())
-    for c in data["claims"]:
-        if c["id"] == "C1":
-            c["verdict"] = "INCONCLUSIVE"
-    (results / "claims.json").write_text(json.dumps(data))
+    _set_verdict(results, "C1", "INCONCLUSIVE")
     assert check.run_check(results, baseline, junit=tmp_path / "gate.xml")[0] == 1
     cases = _cases(tmp_path / "gate.xml")
     assert _outcomes(cases, "failure") == ["C1"]
