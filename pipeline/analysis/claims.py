@@ -33,7 +33,6 @@ from pipeline.layout import Key
 from pipeline.records import ClaimVerdict, NeuronResult, Results
 from pipeline.stats.salience import MIN_RANDOM_SETS
 from pipeline.stats.verdicts import Verdict, decide
-from pipeline.variants import group as by_variant
 
 ONE_SEED = "1 fine-tuning seed: the interval does not cover fine-tuning variance"
 
@@ -327,8 +326,10 @@ def _neuron_seeds(res: Results) -> list[tuple[Key, list[NeuronResult]]]:
         for t in sorted({k[2] for k in res.neurons if k[0] == m}):
             if (m, "base", t) not in res.neurons:
                 continue
-            names = by_variant(v for (mm, v, tt) in res.neurons if mm == m and tt == t)
-            out += [((m, v, t), [res.neurons[(m, c, t)] for c in cs]) for v, cs in names.items() if v != "base"]
+            for v, cs in res.by_variant(m).items():
+                fts = [res.neurons[(m, c, t)] for c in cs if (m, c, t) in res.neurons]
+                if v != "base" and fts:
+                    out.append(((m, v, t), fts))
     return out
 
 

@@ -15,7 +15,7 @@ from pipeline.layout import Key
 from pipeline.records import LayerResult, Results
 from pipeline.stats.resample import hierarchical_bootstrap, paired_cluster_bootstrap, percentile_interval
 from pipeline.stats.verdicts import min_detectable_effect
-from pipeline.variants import group, seed_of, variant_of
+from pipeline.variants import seed_of, variant_of
 
 ALPHA = 0.05
 
@@ -58,9 +58,7 @@ def finetune_seeds(res: Results, key: Key) -> tuple[LayerResult, ...]:
     """The layer results of every fine-tuning seed of ``key``'s variant (model, checkpoint or variant, task),
     in seed order: the checkpoints ``<variant>-seed<N>`` present (an unsuffixed name is one seed)."""
     m, v, t = key
-    variant = variant_of(v)
-    return tuple(res.layers[(m, c, t)] for c in group(c for (mm, c, tt) in res.layers
-                                                        if mm == m and tt == t).get(variant, []))
+    return tuple(res.seed_layers(m, variant_of(v), t))
 
 
 def pairs(res: Results) -> list[Pair]:
