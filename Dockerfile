@@ -2,17 +2,22 @@
 #
 # Why no NVIDIA CUDA base image: torch's CUDA wheels carry their own CUDA runtime (the nvidia-* wheels
 # they depend on), so a plain Debian + Python 3.11 base runs on NVIDIA GPUs with `docker run --gpus all`
-# as long as the host has the driver and the NVIDIA container toolkit. The wheelhouse decides: a CUDA
-# build of torch 2.13.0 in it gives a GPU image, the CPU wheel a small CPU image, from one Dockerfile,
-# with a base that can be built offline (scripts/make-base-image.sh: debootstrap + docker import).
+# as long as the host has the driver and the NVIDIA container toolkit. The wheelhouse decides, picked by
+# TORCH_FLAVOUR: unset, ./wheelhouse (scripts/make-wheelhouse.sh: torch as pip resolves it, the CPU wheel on
+# our machines; LingShift without extras); `cuda`, ./wheelhouse-cuda (scripts/make-wheelhouse.sh --cuda:
+# torch 2.13.0's CUDA build with its nvidia-* runtime wheels, LingShift with the paper and ray extras: the
+# image a Ray cluster's GPU nodes run). One Dockerfile, with a base that can be built offline
+# (scripts/make-base-image.sh: debootstrap + docker import).
 #
-# Offline by design: Python packages come only from ./wheelhouse (scripts/make-wheelhouse.sh, run on the
-# host), installed with --no-index; the base needs python3.11 (+ venv) and, for `repro`, git. A base that
-# lacks them gets them from its apt sources (that step needs a Debian mirror; the debootstrap base has them).
+# Offline by design: Python packages come only from the wheelhouse (built on the host), installed with
+# --no-index; the base needs python3.11 (+ venv) and, for `repro`, git. A base that lacks them gets them
+# from its apt sources (that step needs a Debian mirror; the debootstrap base has them).
 #
 #   scripts/make-wheelhouse.sh && docker build --target serve -t lingshift:serve .
 #   docker run --rm -p 127.0.0.1:8000:8000 -v "$PWD:/work" lingshift:serve
 #   docker run --rm --user "$(id -u):$(id -g)" -v "$PWD:/work" -v lingshift-cache:/cache lingshift:repro
+#   scripts/make-wheelhouse.sh --cuda && docker build --build-arg TORCH_FLAVOUR=cuda --target repro -t lingshift:cuda .
+#   docker run --rm --gpus all --user "$(id -u):$(id -g)" -v "$PWD:/work" -v lingshift-cache:/cache lingshift:cuda
 
 # A published debian:bookworm-slim digest; replace it with --build-arg BASE_IMAGE=... (e.g. the local
 # debootstrap image, lingshift/debian:bookworm).
@@ -32,11 +37,21 @@ RUN if ! command -v python3.11 >/dev/null || ! python3.11 -c "import ensurepip, 
 
 # --------------------------------------------------------------------------------------------- builder
 FROM system AS builder
+# Unset: ./wheelhouse as it is; cuda: ./wheelhouse-cuda, and the build fails unless its torch is a CUDA build.
+ARG TORCH_FLAVOUR=
 # The wheelhouse: every wheel LingShift needs, the lingshift wheel itself included (no network here).
-COPY wheelhouse/ /wheelhouse/
-RUN python3.11 -m venv /opt/venv; \
-    /opt/venv/bin/pip install --no-index --find-links /wheelhouse --no-cache-dir --no-compile lingshift; \
-    /opt/venv/bin/python -c "import torch, transformers, apiflask, dvc, pipeline, app; print('torch', torch.__version__)"
+COPY wheelhouse${TORCH_FLAVOUR:+-}${TORCH_FLAVOUR}/ /wheelhouse/
+RUN case "$TORCH_FLAVOUR" in \
+        "") spec=lingshift ;; \
+        cuda) spec="lingshift[paper,ray]" ;; \
+        *) echo "TORCH_FLAVOUR=$TORCH_FLAVOUR: leave it unset (./wheelhouse) or set cuda (./wheelhouse-cuda)" >&2; exit 2 ;; \
+    esac; \
+    python3.11 -m venv /opt/venv; \
+    /opt/venv/bin/pip install --no-index --find-links /wheelhouse --no-cache-dir --no-compile "$spec"; \
+    /opt/venv/bin/python -c "import torch, transformers, apiflask, dvc, pipeline, app; print('torch', torch.__version__, 'cuda', torch.version.cuda)"; \
+    if [ "$TORCH_FLAVOUR" = cuda ]; then \
+        /opt/venv/bin/python -c "import ray, datasets, torch; assert torch.version.cuda, 'torch is not a CUDA build'; print('ray', ray.__version__)"; \
+    fi
 
 # --------------------------------------------------------------------------------------------- runtime
 FROM system AS runtime

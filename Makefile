@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv repro check deps paper-dry serve serve-prod wheelhouse base-image container-smoke test test-fast lint bench bench-api load-test attack-test bench-venv clean-venv resources
+.PHONY: venv repro check deps paper-dry rehearse serve serve-prod wheelhouse wheelhouse-cuda base-image image-cuda container-smoke container-smoke-cuda test test-fast lint bench bench-check bench-baseline test-slow bench-api load-test attack-test bench-venv clean-venv resources
 
 venv: $(STAMP)
 
@@ -38,6 +38,11 @@ paper-dry: $(STAMP)
 	$(BIN)/python -m pipeline profile paper
 	PATH="$(CURDIR)/$(BIN):$$PATH" dvc repro --dry --force; rc=$$?; $(BIN)/python -m pipeline profile offline; exit $$rc
 
+## The paper profile rehearsed (README "Rehearsing the paper profile"): its whole DAG, offline, on random stand-ins
+## (scripts/make-paper-mini.py) in a temporary clone, then checked (scripts/rehearse.sh). Not a finding.
+rehearse: $(STAMP)
+	PYTHON="$(CURDIR)/$(BIN)/python" scripts/rehearse.sh
+
 ## Serve the API and the results page with gunicorn (gunicorn.conf.py; default http://127.0.0.1:8000).
 serve: $(STAMP)
 	OMP_WAIT_POLICY=PASSIVE $(BIN)/gunicorn -c gunicorn.conf.py
@@ -49,21 +54,39 @@ serve-prod: $(STAMP)
 
 ## Docker (see README "Docker"): the wheelhouse the image installs from, a registry-free Debian base
 ## (debootstrap + docker import; root), and the container smoke test (build, pipeline, serve, probe).
+## The -cuda targets: torch 2.13.0's CUDA build with its nvidia-* runtime wheels and the paper + ray extras
+## (wheelhouse-cuda/), the image a Ray cluster's GPU nodes run (lingshift:cuda), and its smoke test.
+BASE_IMAGE ?= lingshift/debian:bookworm
 wheelhouse:
 	scripts/make-wheelhouse.sh
+
+wheelhouse-cuda:
+	scripts/make-wheelhouse.sh --cuda
 
 base-image:
 	scripts/make-base-image.sh
 
+image-cuda:
+	@[ -d wheelhouse-cuda ] || { echo "error: no wheelhouse-cuda/; run make wheelhouse-cuda first" >&2; exit 1; }
+	docker build --build-arg BASE_IMAGE=$(BASE_IMAGE) --build-arg TORCH_FLAVOUR=cuda --target repro -t lingshift:cuda .
+
 container-smoke:
 	scripts/container-smoke.sh
 
-## Run the test suite (unit + integration on the real offline resources).
+container-smoke-cuda:
+	scripts/container-smoke.sh --cuda $(BASE_IMAGE)
+
+## Run the test suite (unit + integration on the real offline resources), without the tests marked slow
+## (minutes each: a real headless browser, a simulated Ray cluster, dvc repro of user models, a DVC experiment);
+## `make test-slow` runs those, and .ci/run runs both.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not slow"
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not integration"
+	$(BIN)/python -m pytest -q -m "not integration and not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check pipeline app tests benchmarks
@@ -81,12 +104,44 @@ $(BENCH)/.installed: pyproject.toml benchmarks/requirements.txt
 	$(BENCH)/bin/python -m pip install --quiet --no-deps neurox==1.0.9
 	@touch $@
 
-## Needs the MiniLM POS store: run `make repro` first (or `dvc repro extract@minilm-base-pos-wsj`).
+## Benchmarks; need `make repro` first (the MiniLM weights, the MiniLM POS store, the trained probes):
+##  1. pytest-benchmark (benchmarks/bench_*.py): extraction vs the bare forward, all-layer probes vs a dense
+##     reference workload and vs NeuroX, API latency; each records same-run ratios (extra_info["ratio_*"]);
+##     -> benchmarks/results/pytest_bench.json (OMP_WAIT_POLICY=PASSIVE, benchmarks/conftest.py);
+##  2. the side-by-side figures the README quotes (bench_extract.py, bench_probe.py: one process, PASSIVE);
+##  3. probe speed with each tool under its own best OMP_WAIT_POLICY (probe_fair.py, its own processes).
 bench: $(BENCH)/.installed
+	$(BENCH)/bin/python -m pytest -p no:cacheprovider --benchmark-only benchmarks \
+	    --benchmark-json benchmarks/results/pytest_bench.json
 	OMP_WAIT_POLICY=PASSIVE $(BENCH)/bin/python benchmarks/bench_extract.py --model-dir models/minilm/base \
 	    --out benchmarks/results/extract.json
 	OMP_WAIT_POLICY=PASSIVE $(BENCH)/bin/python benchmarks/bench_probe.py --store activations/minilm/base/pos-wsj \
 	    --out benchmarks/results/probe.json
+	$(BENCH)/bin/python benchmarks/probe_fair.py --store activations/minilm/base/pos-wsj \
+	    --out benchmarks/results/probe_fair.json
+
+## The CI benchmark gate (.ci/run): short pytest-benchmark runs compared with the committed baseline
+## (benchmarks/baseline/, recorded with `make bench-baseline` and the same settings): absolute medians may not
+## be 4x the baseline's (--benchmark-compare-fail, loose: another machine), and no same-run ratio may fall
+## below BENCH_TOLERANCE x its baseline (benchmarks/check_ratios.py). BENCH_PY: a Python with the project,
+## pytest-benchmark and (for the NeuroX ratio) NeuroX.
+BENCH_PY ?= $(BENCH)/bin/python
+BENCH_TOLERANCE ?= 0.5
+BENCH_SHORT := LINGSHIFT_BENCH_ROUNDS=10 LINGSHIFT_BENCH_SENTENCES=256 LINGSHIFT_BENCH_EXTRACT_ROUNDS=5 \
+    LINGSHIFT_BENCH_PROBE_ROUNDS=5 LINGSHIFT_BENCH_NEUROX_ROUNDS=3 LINGSHIFT_BENCH_NEUROX_LAYERS=2
+BENCH_BASELINE := benchmarks/baseline
+BENCH_CHECK_JSON ?= $(or $(TMPDIR),/tmp)/lingshift-bench-check.json
+bench-check:
+	$(BENCH_SHORT) $(BENCH_PY) -m pytest -q -p no:cacheprovider --benchmark-only benchmarks \
+	    --benchmark-storage=file://$(BENCH_BASELINE) --benchmark-compare=0001 --benchmark-compare-fail=median:300% \
+	    --benchmark-json $(BENCH_CHECK_JSON)
+	$(BENCH_PY) benchmarks/check_ratios.py $(wildcard $(BENCH_BASELINE)/*/0001_baseline.json) $(BENCH_CHECK_JSON) \
+	    --tolerance $(BENCH_TOLERANCE)
+
+bench-baseline:
+	rm -rf $(BENCH_BASELINE)
+	$(BENCH_SHORT) $(BENCH_PY) -m pytest -q -p no:cacheprovider --benchmark-only benchmarks \
+	    --benchmark-storage=file://$(BENCH_BASELINE) --benchmark-save=baseline
 
 ## API latency: POST /v1/probe p50 per variant (needs `make repro` first for the fine-tuned variants).
 bench-api: $(STAMP)

@@ -74,16 +74,14 @@ def _selected(q: ResultsQuery | NeuronQuery, items: dict[Key, Any]) -> list[tupl
 @bp.output(ModelsOut)
 @bp.doc(summary="Models, their variants, and which variants can be probed on this server")
 def models() -> Response:
-    from pipeline.models import MODELS
-
     c, snap, svc = _catalog(), _catalog().snapshot(), _service()
     out = []
     for m in c.models:
-        spec = MODELS[m]
+        info = c.model_info(m)
         shape = next(((n.n_layers, n.dim) for k, n in snap.results.neurons.items() if k[0] == m), (None, None))
         variants = [{"name": v, "tasks": sorted(k[2] for k in snap.results.layers if k[:2] == (m, v)),
                      "probe_ready": any(svc.ready(m, v, t) for t in c.tasks)} for v in c.variants]
-        out.append({"name": m, "family": spec.family, "description": spec.description, "n_layers": shape[0],
+        out.append({"name": m, **info, "n_layers": shape[0],
                     "dim": shape[1], "variants": variants})
     return _cached({"profile": c.params.profile, "models": out, "tasks": c.tasks, "omitted": snap.omitted_json()})
 

@@ -180,6 +180,17 @@ class Catalog:
     def models(self) -> list[str]:
         return list(self.params.models)
 
+    def model_info(self, model: str) -> dict[str, str]:
+        """``family`` and ``description`` of an allow-listed model, built-in or registered in ``model_sources``
+        (the family of a user's model read from its materialised ``config.json``). Never a path."""
+        from pipeline import models
+
+        if model not in self.models:
+            raise LingShiftError(f"not an allow-listed model: {model}")
+        spec = models.get_model(model, models.registry(self.params, self.root))
+        family = spec.family or models.family_of(self.layout.model_dir(model, "base"), required=False)
+        return {"family": family or "unknown", "description": spec.description}
+
     @property
     def variants(self) -> list[str]:
         """The checkpoints served: ``base`` and ``<task>-seed<N>`` per fine-tuning seed (``params.checkpoints``)."""

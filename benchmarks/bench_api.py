@@ -6,6 +6,10 @@ single checkpoint, and the three in one request (the API's default: base and eac
 Models load before timing (warm-up rounds); each round is one request: JSON parsing and
 validation, extraction, the probes of every layer, LCA top-k and the JSON answer.
 torch uses as many threads as one gunicorn worker gets (``gunicorn.conf.py``: cores // workers).
+Before every timed request (pytest-benchmark's setup, not timed) the bare forward of the same sentence through
+MiniLM base with hidden states runs once per variant of the request; ``extra_info["ratio_vs_bare_forward"]`` is
+those forwards' median over the request's p50 (the share of a request that is the unavoidable forward; the CI
+ratio gate, benchmarks/check_ratios.py, watches it).
 
 Run from the repository root (see benchmarks/README-api.md)::
 
@@ -18,6 +22,7 @@ from __future__ import annotations
 import os
 import statistics
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -72,12 +77,20 @@ def client():  # noqa: ANN201
     torch.set_num_threads(before)
 
 
+@pytest.fixture(scope="module")
+def bare(client) -> tuple[Any, Any]:  # noqa: ANN001  (after client: its skip applies)
+    """MiniLM base's (tokenizer, model) for the bare forward."""
+    from pipeline.models import load
+
+    return load(REPO / "models" / "minilm" / "base", "cpu")
+
+
 def _body(variants: tuple[str, ...]) -> dict[str, Any]:
     return {"sentence": SENTENCE, "model": "minilm", "task": TASK, "variants": list(variants), "top_k": 5}
 
 
 @pytest.mark.parametrize("variants", [(v,) for v in VARIANTS] + [VARIANTS], ids=[*VARIANTS, "+".join(VARIANTS)])
-def test_probe_latency(benchmark, client, variants: tuple[str, ...]) -> None:  # noqa: ANN001
+def test_probe_latency(benchmark, client, bare, variants: tuple[str, ...]) -> None:  # noqa: ANN001
     import torch
 
     body = _body(variants)
@@ -94,7 +107,18 @@ def test_probe_latency(benchmark, client, variants: tuple[str, ...]) -> None:  #
     assert len(out["words"]) == 20 and out["layers"] == list(range(7))
     assert [v["variant"] for v in out["variants"]] == list(variants)
     server_ms.clear()
-    benchmark.pedantic(probe, rounds=ROUNDS, warmup_rounds=3, iterations=1)
+    tok, model = bare
+    words = SENTENCE.split()
+    bare_ms: list[float] = []
+
+    def bare_forwards() -> None:  # setup: before every request, not timed
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            for _ in variants:
+                model(**tok([words], is_split_into_words=True, return_tensors="pt"), output_hidden_states=True)
+        bare_ms.append((time.perf_counter() - t0) * 1000)
+
+    benchmark.pedantic(probe, setup=bare_forwards, rounds=ROUNDS, warmup_rounds=3, iterations=1)
 
     p50_ms = benchmark.stats.stats.median * 1000
     per_variant = p50_ms / len(variants)
@@ -103,6 +127,8 @@ def test_probe_latency(benchmark, client, variants: tuple[str, ...]) -> None:  #
         "p50_ms": round(p50_ms, 2), "p50_ms_per_variant": round(per_variant, 2),
         "server_elapsed_p50_ms": round(statistics.median(server_ms), 2),
         "target_ms_per_variant": TARGET_MS_PER_VARIANT, "target_met": per_variant < TARGET_MS_PER_VARIANT,
+        "bare_forward_p50_ms": round(statistics.median(bare_ms), 2),
+        "ratio_vs_bare_forward": statistics.median(bare_ms) / p50_ms,
     })
     print(f"\n{'+'.join(variants)}: p50 {p50_ms:.1f} ms ({per_variant:.1f} ms per variant; "
           f"target < {TARGET_MS_PER_VARIANT:.0f}), compute p50 {statistics.median(server_ms):.1f} ms")

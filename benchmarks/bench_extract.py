@@ -1,5 +1,7 @@
 """Extraction benchmark, side by side in one run, same model (MiniLM), same 1,001 WSJ lines.
 
+Two ways to run it. As a script (``make bench``) it writes the side-by-side figures the README quotes:
+
 (a) LingShift's extractor end to end (batched forward, word_ids() alignment, float16 store),
 (b) a bare batched forward pass with hidden states (the floor: batch 32, length-sorted),
 (c) NeuroX 1.0.9's ``extract_representations`` (one sentence per pass, HDF5 output),
@@ -8,6 +10,11 @@ plus the time to load one layer back from each output, and the size of each outp
 Run in the benchmark environment (``make bench``)::
 
     python benchmarks/bench_extract.py --out benchmarks/results/extract.json
+
+As a pytest-benchmark test (``pytest --benchmark-only benchmarks``; benchmarks/conftest.py collects
+``bench_*.py``) it times (a) on the first ``LINGSHIFT_BENCH_SENTENCES`` lines (default 256), each round after
+one (b) of the same lines, and records ``extra_info["ratio_vs_bare_forward"]``: ours' speed as a share of the
+bare forward's, both medians of the same interleaved rounds (the CI ratio gate, benchmarks/check_ratios.py).
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 import torch
 
 from pipeline import models
@@ -134,6 +142,45 @@ def main() -> int:
     write_json(args.out, res)
     print(json.dumps({k: v for k, v in res.items() if k not in ("versions", "machine")}, indent=1))
     return 0
+
+
+REPO = Path(__file__).resolve().parents[1]
+BENCH_SENTENCES = int(os.environ.get("LINGSHIFT_BENCH_SENTENCES", "256"))
+BENCH_ROUNDS = int(os.environ.get("LINGSHIFT_BENCH_EXTRACT_ROUNDS", "5"))
+
+
+@pytest.fixture(scope="module")
+def minilm() -> tuple[Any, Any]:
+    """MiniLM's tokenizer and model from this checkout's ``models/minilm/base`` (make repro puts it there)."""
+    path = REPO / "models" / "minilm" / "base"
+    if not (path / "model.safetensors").is_file():
+        pytest.skip(f"needs {path.relative_to(REPO)}/model.safetensors (run: make repro)")
+    return models.load(path, "cpu")
+
+
+def test_extract_throughput(benchmark: Any, minilm: tuple[Any, Any], tmp_path: Path) -> None:
+    """Our extractor end to end vs the bare batched forward, interleaved round by round on the same lines."""
+    tok, model = minilm
+    sents, tags = (x[:BENCH_SENTENCES] for x in wsj_lines())
+    n_words = sum(map(len, sents))
+    bare_forward(tok, model, sents[:64])  # warm-up
+    bare_s: list[float] = []
+
+    def bare_then_ours() -> None:  # pytest-benchmark's setup: runs before every timed round, not timed
+        bare_s.append(timed(lambda: bare_forward(tok, model, sents)))
+
+    def ours() -> None:
+        extract_to_store(tok, model, sents, tags, {"all": (0, len(sents))}, tmp_path / "store",
+                         {"model": "minilm"}, progress=False)
+
+    benchmark.pedantic(ours, setup=bare_then_ours, rounds=BENCH_ROUNDS, warmup_rounds=0, iterations=1)
+    ours_med, bare_med = benchmark.stats.stats.median, statistics.median(bare_s)
+    benchmark.extra_info.update({
+        "sentences": len(sents), "words": n_words, "torch_threads": torch.get_num_threads(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset"),
+        "words_per_s": n_words / ours_med, "bare_forward_words_per_s": n_words / bare_med,
+        "bare_forward_seconds": bare_s, "ratio_vs_bare_forward": bare_med / ours_med,
+    })
 
 
 if __name__ == "__main__":

@@ -17,6 +17,16 @@ Run in the benchmark environment (NeuroX installed with --no-deps)::
 
     python benchmarks/bench_probe.py --store /tmp/lingshift-acts/minilm/base/pos-wsj \\
         --out benchmarks/results/probe.json
+
+The script runs both tools in one process, under one ``OMP_WAIT_POLICY``; benchmarks/probe_fair.py gives each
+tool its own best one. As pytest-benchmark tests (``pytest --benchmark-only benchmarks``, on this checkout's
+``activations/minilm/base/pos-wsj``), with ratios from interleaved rounds in ``extra_info``:
+
+- ``test_probe_all_layers``: ours on all 7 layers, each round after a dense reference workload of the same
+  size (per epoch, the logits and gradient products as two full-batch ``bmm`` on float32 already in RAM; no
+  batching, optimiser or dev scoring): ``ratio_vs_dense_epochs`` = reference / ours (medians);
+- ``test_probe_vs_neurox`` (skipped without NeuroX): ours on the first ``LINGSHIFT_BENCH_NEUROX_LAYERS``
+  layers (default 2), each round after NeuroX (defaults) on the same layers: ``ratio_vs_neurox`` = NeuroX / ours.
 """
 
 from __future__ import annotations
@@ -33,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -69,6 +80,21 @@ def run_ours(acts: np.ndarray, y: np.ndarray, rows: dict[str, slice],
     t0 = time.perf_counter()
     probe, history = fit(acts[rows["train"]], y[rows["train"]], acts[rows["dev"]], y[rows["dev"]], config=config)
     return time.perf_counter() - t0, probe, history
+
+
+def neurox_inputs(store: Any, rows: dict[str, np.ndarray], n_layers: int | None = None
+                  ) -> tuple[np.ndarray, dict[str, np.ndarray], list[dict[str, np.ndarray]]]:
+    """What NeuroX's probe takes from ``store``: ``(train classes, labels per split remapped to 0..C-1 over the
+    training labels (an unseen test label -> -1, always wrong), float32 activations [words, dim] per layer and
+    split)`` for the first ``n_layers`` layers (all when None)."""
+    y = store.labels.astype(np.int64)
+    train_classes = np.unique(y[rows["train"]])
+    remap = -np.ones(len(store.label_names), dtype=np.int64)
+    remap[train_classes] = np.arange(len(train_classes))
+    y_nx = {s: remap[y[r]] for s, r in rows.items()}
+    layers = [{s: np.asarray(store.layer(k)[r], dtype=np.float32) for s, r in rows.items()}
+              for k in range(store.n_layers if n_layers is None else n_layers)]
+    return train_classes, y_nx, layers
 
 
 def run_neurox(lp: Any, layers: list[np.ndarray], y_nx: dict[str, np.ndarray], l1: float, l2: float) -> dict[str, Any]:
@@ -123,13 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     store = ActivationStore(args.store)
     rows = {s: store.split_rows(s) for s in ("train", "dev", "test")}
     acts, y = store.activations, store.labels.astype(np.int64)
-    # NeuroX needs class ids 0..C-1 over the training labels; unseen test labels -> -1 (always wrong).
-    train_classes = np.unique(y[rows["train"]])
-    remap = -np.ones(len(store.label_names), dtype=np.int64)
-    remap[train_classes] = np.arange(len(train_classes))
-    y_nx = {s: remap[y[r]] for s, r in rows.items()}
-    layers_f32 = [{s: np.asarray(store.layer(k)[r], dtype=np.float32) for s, r in rows.items()}
-                  for k in range(store.n_layers)]
+    train_classes, y_nx, layers_f32 = neurox_inputs(store, rows)
     ours_config = SolverConfig()
     ours_params = {**ours_config.to_dict(), **PerLayer().to_json()}
     load_before = loadavg()
@@ -214,6 +234,86 @@ def main(argv: list[str] | None = None) -> int:
     write_json(args.out, result)
     log.info("wrote %s", args.out)
     return 0
+
+
+REPO = Path(__file__).resolve().parents[1]
+BENCH_STORE = REPO / "activations" / "minilm" / "base" / "pos-wsj"
+PROBE_ROUNDS = int(os.environ.get("LINGSHIFT_BENCH_PROBE_ROUNDS", "5"))
+NEUROX_ROUNDS = int(os.environ.get("LINGSHIFT_BENCH_NEUROX_ROUNDS", "3"))
+NEUROX_LAYERS = int(os.environ.get("LINGSHIFT_BENCH_NEUROX_LAYERS", "2"))
+
+
+@pytest.fixture(scope="module")
+def wsj_store() -> ActivationStore:
+    """This checkout's MiniLM WSJ POS store (make repro writes it)."""
+    if not (BENCH_STORE / "meta.json").is_file():
+        pytest.skip(f"needs the store {BENCH_STORE.relative_to(REPO)} (run: make repro)")
+    return ActivationStore(BENCH_STORE)
+
+
+def dense_epochs(X: torch.Tensor, n_classes: int, epochs: int) -> float:
+    """Seconds for ``epochs`` x (logits + gradient) as full-batch ``bmm`` on ``X: float32 [layers, words, dim]``:
+    a reference workload of the probes' size that times the machine, not a lower bound."""
+    W = torch.zeros(X.shape[0], X.shape[2], n_classes)
+    t0 = time.perf_counter()
+    for _ in range(epochs):
+        torch.bmm(X.transpose(1, 2), torch.bmm(X, W))
+    return time.perf_counter() - t0
+
+
+def test_probe_all_layers(benchmark: Any, wsj_store: ActivationStore) -> None:
+    """Ours on every layer (as the probe stage's seed-0 fit), interleaved with the dense reference workload."""
+    st = wsj_store
+    rows = {s: st.split_rows(s) for s in ("train", "dev")}
+    acts, y = st.activations, st.labels.astype(np.int64)
+    config = SolverConfig()
+    X_dense = torch.from_numpy(np.ascontiguousarray(np.asarray(acts[rows["train"]], dtype=np.float32)
+                                                    .transpose(1, 0, 2)))
+    n_classes = len(np.unique(y[rows["train"]]))
+    dense_s: list[float] = []
+
+    def dense() -> None:  # setup: before every timed round, not timed
+        dense_s.append(dense_epochs(X_dense, n_classes, config.epochs))
+
+    def ours() -> None:
+        run_ours(acts, y, rows, config)
+
+    ours()  # warm-up (pytest-benchmark's warm-up rounds would run the setup too)
+    benchmark.pedantic(ours, setup=dense, rounds=PROBE_ROUNDS, warmup_rounds=0, iterations=1)
+    ours_med, dense_med = benchmark.stats.stats.median, statistics.median(dense_s)
+    benchmark.extra_info.update({
+        "layers": st.n_layers, "dim": st.dim, "train_words": rows["train"].stop - rows["train"].start,
+        "torch_threads": torch.get_num_threads(), "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset"),
+        "dense_epochs_seconds": dense_s, "ratio_vs_dense_epochs": dense_med / ours_med,
+    })
+
+
+def test_probe_vs_neurox(benchmark: Any, wsj_store: ActivationStore) -> None:
+    """Ours vs NeuroX's ``train_logistic_regression_probe`` (defaults) on the first layers, interleaved."""
+    lp = pytest.importorskip("neurox.interpretation.linear_probe", reason="NeuroX is not installed (make bench-venv)")
+    st = wsj_store
+    k = min(NEUROX_LAYERS, st.n_layers)
+    rows = {s: st.split_rows(s) for s in ("train", "dev", "test")}
+    y = st.labels.astype(np.int64)
+    acts = {s: np.asarray(st.activations[r][:, :k]) for s, r in rows.items()}  # float16 [words, k, dim]
+    _, y_nx, layers_f32 = neurox_inputs(st, rows, k)
+    nx_s: list[float] = []
+    logging.getLogger("bench_probe").setLevel(logging.WARNING)
+
+    def neurox() -> None:  # setup: before every timed round, not timed
+        nx_s.append(float(sum(run_neurox(lp, layers_f32, y_nx, 0.0, 0.0)["seconds"])))
+
+    def ours() -> None:
+        fit(acts["train"], y[rows["train"]], acts["dev"], y[rows["dev"]], config=SolverConfig())
+
+    ours()  # warm-up (pytest-benchmark's warm-up rounds would run the setup too)
+    benchmark.pedantic(ours, setup=neurox, rounds=NEUROX_ROUNDS, warmup_rounds=0, iterations=1)
+    ours_med, nx_med = benchmark.stats.stats.median, statistics.median(nx_s)
+    benchmark.extra_info.update({
+        "layers": k, "neurox": "1.0.9 defaults (l1 = l2 = 0, 10 epochs, batch 32, lr 1e-3)",
+        "torch_threads": torch.get_num_threads(), "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset"),
+        "neurox_seconds": nx_s, "ratio_vs_neurox": nx_med / ours_med,
+    })
 
 
 if __name__ == "__main__":

@@ -29,8 +29,9 @@ def _parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("prepare", help="fetch a probing corpus and write its train/dev/test splits")
     pr.add_argument("--task", action="append", help="probing task (repeatable; default: probe_tasks in params)")
 
-    m = sub.add_parser("model", help="materialise a model's base weights (safetensors) under models/")
-    m.add_argument("--model", required=True)
+    m = sub.add_parser("model", help="materialise a model's base weights (safetensors) under models/, or a "
+                                     "user-supplied fine-tuned variant (model_stages in params.yaml)")
+    m.add_argument("--model", required=True, help="a model, or MODEL-VARIANT for a user-supplied variant")
 
     f = sub.add_parser("finetune", help="fine-tune a model's base weights on a sentence task with one training seed "
                                         "-> models/MODEL/TASK-seedSEED")

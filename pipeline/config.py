@@ -13,18 +13,29 @@ relative to the folder that holds the file. A field's ``description`` becomes it
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipeline.errors import ConfigError
-from pipeline.variants import checkpoints
+from pipeline.variants import BASE, checkpoints, seed_of
+
+#: The module that pins the built-in models (the model stage's source for them).
+REGISTRY_MODULE = "pipeline/models.py"
 
 #: Folder of the profile overlays, next to ``params.yaml``.
 PROFILES_DIR = "profiles"
+#: What a profile name looks like (the file ``profiles/NAME.yaml``).
+PROFILE_NAME = r"^[a-z][a-z0-9-]*$"
+#: The key of an overlay that names the profile it is an overlay of (resolved before validation).
+EXTENDS = "extends"
+#: Profiles that run the paper's DAG on random stand-ins (scripts/make-paper-mini.py): their verdicts are
+#: rehearsals, never findings (the report and claims.json say so).
+REHEARSAL_PROFILES = frozenset({"paper-mini"})
 
 
 class SplitFractionsError(ConfigError, ValueError):
@@ -162,6 +173,16 @@ class ProbeParams(_Strict):
                              description="probes repeated over seeds: mean, std, and a bootstrap CI over test words")
     n_boot: int = Field(1000, ge=100, description="bootstrap replicates")
     control_task: bool = Field(True, description="Hewitt & Liang control task -> selectivity per layer")
+    solver: Literal["ours", "sklearn"] = Field("ours", description="sklearn: LogisticRegression, L2, C on dev "
+                                                                   "(l1/l2/epochs/batch_size/lr then unused)")
+
+    def provenance(self) -> dict[str, Any]:
+        """This section as results record it: ``solver`` only when it is not ``ours``, so the results of the
+        default solver read exactly as before the option existed."""
+        out = self.model_dump(mode="json")
+        if out["solver"] == "ours":
+            del out["solver"]
+        return out
 
 
 class NeuronParams(_Strict):
@@ -185,19 +206,87 @@ class NeuronParams(_Strict):
     epochs: int = Field(4, ge=1, description="epochs of every probe of the neuron analysis (best dev kept)")
 
 
+_NAME = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+_COMMIT = r"^[0-9a-f]{40}$"
+
+
+class ModelSource(_Strict):
+    """A user's model (bring your own model): a local folder, or a hub id pinned to a commit; and optionally
+    the user's own fine-tuned checkpoints of it, probed as variants without the finetune stage."""
+
+    path: Optional[str] = Field(None, description="checkpoint folder relative to the repository root")
+    hub: Optional[str] = Field(None, description="hub model id (with revision)")
+    revision: Optional[str] = Field(None, pattern=_COMMIT, description="the hub commit: 40 hex digits")
+    variants: dict[str, str] = Field(default_factory=dict,
+                                     description="fine-tuned checkpoints: variant name -> folder (repo-relative)")
+    description: Optional[str] = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ModelSource:
+        if (self.path is None) == (self.hub is None):
+            raise ValueError("give exactly one of path (a local folder) or hub (an id with a pinned revision)")
+        if self.hub is not None and self.revision is None:
+            raise ValueError(f"hub model {self.hub!r} needs revision: the 40-hex commit id to pin (never a branch)")
+        if self.path is not None and self.revision is not None:
+            raise ValueError("revision belongs to a hub model; a local folder is tracked by its content")
+        for p in [self.path, *self.variants.values()]:
+            if p is not None and (Path(p).is_absolute() or ".." in Path(p).parts):
+                raise ValueError(f"path {p!r} must lie inside the repository (relative, no '..'), so that DVC can "
+                                 "track it: copy or symlink the checkpoint folder into the repository")
+        for v in self.variants:
+            if not re.match(_NAME, v) or v == BASE or seed_of(v) is not None:
+                raise ValueError(f"variant name {v!r} must be lowercase letters, digits, '.', '_' or '-', not "
+                                 "'base' and not ending in -seed<N> (the fine-tuned checkpoints' names)")
+        return self
+
+
+class ModelStage(_Strict):
+    """One model-stage unit (DERIVED): the checkpoint it writes and the path DVC hashes for it."""
+
+    model: str
+    variant: str
+    source: str
+    revision: Optional[str] = None
+
+
+def model_stages(models: Sequence[str], sources: dict[str, ModelSource],
+                 supplied: Sequence[str]) -> dict[str, ModelStage]:
+    """The model stage's units: each model's ``base`` (key: the model name) and each user-supplied variant
+    (key ``<model>-<variant>``). ``source`` is the folder a local checkpoint is copied from, else the module
+    that pins the download (``pipeline/models.py``); ``revision`` a user hub model's pinned commit."""
+    out: dict[str, ModelStage] = {}
+    for m in models:
+        src = sources.get(m)
+        out[m] = ModelStage(model=m, variant=BASE, source=src.path if src and src.path else REGISTRY_MODULE,
+                            revision=src.revision if src else None)
+        for v in supplied:
+            key = f"{m}-{v}"
+            if key in out or key in models:
+                raise ValueError(f"model stage name {key!r} (model {m}, variant {v}) collides with another; rename one")
+            out[key] = ModelStage(model=m, variant=v, source=sources[m].variants[v])
+    return out
+
+
 class Params(_Strict):
     """The whole parameter file: the offline profile by default."""
 
-    profile: Literal["offline", "paper"] = Field("offline", description="the profile this file holds")
+    profile: str = Field("offline", pattern=PROFILE_NAME, description="the profile this file holds")
     seed: int = Field(42, description="seed of the bootstraps and stage stamps")
     models: list[str] = Field(["minilm"], description="encoders to probe (python -m pipeline tasks)")
+    model_sources: dict[str, ModelSource] = Field(
+        default_factory=dict, description="bring your own model: NAME: {path: DIR} or {hub: ID, revision: COMMIT}, "
+                                          "optional variants: {NAME: DIR} (README)")
     probe_tasks: list[str] = Field(["pos-wsj", "chunk-wsj"], description="word-level probing tasks")
     sentence_tasks: list[str] = Field(["sentiment", "hedge"], description="sentence tasks to fine-tune on")
     variants: list[str] = Field(["base", "sentiment", "hedge"],
-                                description="base = pre-trained, others = fine-tuned on that sentence task")
+                                description="base = pre-trained, others = fine-tuned on that sentence task "
+                                            "(or user-supplied: model_sources)")
     checkpoints: list[str] = Field(default_factory=list,
                                    description="DERIVED from variants x finetune.seeds (do not edit): the models "
                                                "probed, base and <task>-seed<N>")
+    model_stages: dict[str, ModelStage] = Field(default_factory=dict,
+                                                description="DERIVED from models and model_sources (do not edit): "
+                                                            "what each model stage writes and reads")
     paths: Paths = Paths()
     prepare: PrepareParams = PrepareParams()
     finetune: FinetuneParams = FinetuneParams()
@@ -207,17 +296,34 @@ class Params(_Strict):
 
     @model_validator(mode="after")
     def _variants_are_base_or_tasks(self) -> Params:
-        bad = [v for v in self.variants if v != "base" and v not in self.sentence_tasks]
-        if bad:
-            raise ValueError(f"variants {bad} are neither 'base' nor one of sentence_tasks {self.sentence_tasks}")
-        derived = checkpoints(self.variants, self.finetune.seeds)
+        supplied = [v for v in self.variants if v != BASE and v not in self.sentence_tasks]
+        for v in supplied:
+            missing = [m for m in self.models if v not in (self.model_sources.get(m).variants
+                                                           if m in self.model_sources else {})]
+            if missing:
+                raise ValueError(f"variant {v!r} is neither 'base', one of sentence_tasks {self.sentence_tasks}, nor "
+                                 f"a user-supplied variant of every model (missing for {missing}): register it under "
+                                 "model_sources.MODEL.variants, or list only the models that have it")
+        derived = checkpoints(self.variants, self.finetune.seeds, supplied)
         if not self.checkpoints:
             object.__setattr__(self, "checkpoints", derived)  # frozen model: filled in once, while validating
         elif self.checkpoints != derived:
             raise ValueError(f"checkpoints {self.checkpoints} do not follow from variants {self.variants} and "
                              f"finetune.seeds {self.finetune.seeds} (expected {derived}); the list is derived: "
                              "drop it from the overlay, or regenerate params.yaml with python -m pipeline profile NAME")
+        stages = model_stages(self.models, self.model_sources, supplied)
+        if not self.model_stages:
+            object.__setattr__(self, "model_stages", stages)
+        elif self.model_stages != stages:
+            raise ValueError("model_stages do not follow from models and model_sources (expected "
+                             f"{ {k: v.model_dump() for k, v in stages.items()} }); the key is derived: drop it from "
+                             "the overlay, or regenerate params.yaml with python -m pipeline profile NAME")
         return self
+
+    @property
+    def supplied_variants(self) -> list[str]:
+        """The user-supplied fine-tuned variants among ``variants`` (registered in ``model_sources``, no seeds)."""
+        return [v for v in self.variants if v != BASE and v not in self.sentence_tasks]
 
 
 def _first_problem(err: ValidationError, model: type[BaseModel], prefix: tuple[str, ...] = ()) -> str:
@@ -228,8 +334,8 @@ def _first_problem(err: ValidationError, model: type[BaseModel], prefix: tuple[s
     msg = first["msg"]
     if first["type"] == "extra_forbidden":
         section: Any = model
-        for part in loc[:-1]:
-            section = section.model_fields[part].annotation
+        for part in loc[:-1]:  # through nested sections; a dict's key part leads to its value type
+            section = get_args(section)[1] if get_origin(section) is dict else section.model_fields[part].annotation
         msg = f"unknown key; valid keys here: {', '.join(section.model_fields)}"
     more = f" (and {err.error_count() - 1} more problems)" if err.error_count() > 1 else ""
     return f"{where}: {msg}{more}"
@@ -274,14 +380,42 @@ def profile_names(root: Path | str) -> list[str]:
     return sorted(p.stem for p in (Path(root) / PROFILES_DIR).glob("*.yaml"))
 
 
-def load_profile(name: str, root: Path | str) -> Params:
-    """The defaults with ``profiles/NAME.yaml`` on top, validated; e.g. ``load_profile("paper", root)``."""
+def merge_overlay(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """``top`` over ``base`` as pydantic merges an overlay over the defaults: a nested section key by key, any
+    other value (a list included) replaced whole."""
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge_overlay(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def profile_mapping(name: str, root: Path | str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The raw overlay of profile ``name`` with the overlays it ``extends:`` (recursively) underneath it."""
     names = profile_names(root)
     if name not in names:
         raise ConfigError(f"unknown profile {name!r}; available: {', '.join(names) or 'none'}",
                           f"Profiles are the YAML overlays in {Path(root) / PROFILES_DIR}.")
+    if name in seen:
+        raise ConfigError(f"profiles extend each other in a cycle: {' -> '.join((*seen, name))}",
+                          f"Remove one `{EXTENDS}:` key of those profiles.")
     path = profile_path(root, name)
-    params, _ = load_params(path)
+    raw = read_mapping(path)
+    parent = raw.pop(EXTENDS, None)
+    if parent is None:
+        return raw
+    if not isinstance(parent, str):
+        raise ConfigError(f"{path}: `{EXTENDS}:` must name one profile, not {parent!r}")
+    return merge_overlay(profile_mapping(parent, root, (*seen, name)), raw)
+
+
+def load_profile(name: str, root: Path | str) -> Params:
+    """The defaults with ``profiles/NAME.yaml`` on top (and under it, the profiles it ``extends:``), validated;
+    e.g. ``load_profile("paper", root)``."""
+    path = profile_path(root, name)
+    params = validate(profile_mapping(name, root), path)
     if params.profile != name:
         raise ConfigError(f"{path} resolves to profile: {params.profile}, not {name}",
                           f"Set `profile: {name}` in {path}.")

@@ -19,9 +19,10 @@ from typing import Any
 
 from pipeline.config import Params
 
-#: Keys never listed: which profile a file holds is not a setting, and ``checkpoints`` follows from
-#: ``variants`` and ``finetune.seeds`` (listed themselves where they differ).
-SKIPPED = frozenset({"profile", "checkpoints"})
+#: Keys never listed: which profile a file holds is not a setting, ``checkpoints`` follows from
+#: ``variants`` and ``finetune.seeds`` and ``model_stages`` from ``models`` and ``model_sources`` (listed
+#: themselves where they differ); a user's own models (``model_sources``) show up in ``models``.
+SKIPPED = frozenset({"profile", "checkpoints", "model_stages", "model_sources"})
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,20 @@ inside an executor: it stays in the driver, serial.
   system, or the same image and a synced checkout), because a stage reads and writes the repository's
   folders. Each stage kind asks for its resources (:func:`stage_resources`): a GPU for fine-tuning and
   extraction where the cluster has GPUs, one CPU otherwise. A task whose worker dies (a lost node, an
-  OOM kill) is retried up to :data:`MAX_RETRIES` times by Ray; a command that exits non-zero is not
+  OOM kill) is retried up to :data:`MAX_RETRIES` times by Ray (Ray kills the lost attempt's command with
+  its worker, so two attempts never write the same outputs); a command that exits non-zero is not
   retried (it would fail again) and is reported as failed.
+
+Locality: a stage may be submitted ``near`` a node (the node that ran the extraction whose activation
+store it reads, :func:`pipeline.parallel.store_producer`); Ray then runs it on that node
+(``NodeAffinitySchedulingStrategy(node, soft=True)``: it waits there for a free CPU, and goes anywhere
+else only if that node is gone), so an activation store is written and read on one node and never
+has to cross the network. The store is still on the shared file system, which is what makes the
+fallback to another node correct when the extraction's node is lost.
+
+The embedded instance binds to 127.0.0.1 with the dashboard off (nothing listens on the network), and
+is always a new one (``address="local"``): Ray's own default would join the last cluster started on
+this machine instead.
 """
 
 from __future__ import annotations
@@ -23,7 +35,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from pipeline.errors import LingShiftError
 
@@ -33,14 +45,24 @@ log = logging.getLogger(__name__)
 MAX_RETRIES = 3
 #: Stage kinds (the name before ``@``) that use a GPU where there is one.
 GPU_STAGES = frozenset({"finetune", "extract"})
+#: Set in a stage command's environment on Ray: the id of the node that runs it (also in the stage's log).
+NODE_ENV = "LINGSHIFT_RAY_NODE"
+
+
+class StageResult(NamedTuple):
+    """What an executor returns for one stage command."""
+
+    code: int       # exit status (negative: killed by that signal)
+    seconds: float  # wall time of the command
+    node: str       # the Ray node id that ran it ("" on the local executor)
 
 
 class Executor(Protocol):
-    """Runs stage commands; :meth:`submit` returns a future of ``(exit code, seconds)``."""
+    """Runs stage commands; :meth:`submit` returns a future of a :class:`StageResult`."""
 
     slots: int
 
-    def submit(self, stage: str, cmd: str, kwargs: dict[str, Any], log_file: Path) -> Future:
+    def submit(self, stage: str, cmd: str, kwargs: dict[str, Any], log_file: Path, near: str = "") -> Future:
         ...
 
     def close(self) -> None:
@@ -55,9 +77,17 @@ def run_command(cmd: str, cwd: str, env: dict[str, str]) -> tuple[int, float, st
     return proc.returncode, time.perf_counter() - t0, proc.stdout.decode("utf-8", errors="replace")
 
 
-def run_command_to_file(cmd: str, cwd: str, env: dict[str, str], log_file: Path) -> tuple[int, float]:
+def run_command_on_node(cmd: str, cwd: str, env: dict[str, str]) -> tuple[int, float, str, str]:
+    """:func:`run_command` inside a Ray task, with :data:`NODE_ENV` set: ``(exit code, seconds, output, node id)``."""
+    import ray
+
+    node = ray.get_runtime_context().get_node_id()
+    return (*run_command(cmd, cwd, {**env, NODE_ENV: node}), node)
+
+
+def run_command_to_file(cmd: str, cwd: str, env: dict[str, str], log_file: Path) -> StageResult:
     """:func:`run_command` with the output written to ``log_file`` as it comes (``tail -f`` follows a
-    long stage): ``(exit code, seconds)``."""
+    long stage)."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     with open(log_file, "w", encoding="utf-8") as out:
@@ -65,15 +95,15 @@ def run_command_to_file(cmd: str, cwd: str, env: dict[str, str], log_file: Path)
         out.flush()
         proc = subprocess.run(["/bin/sh", "-c", cmd], cwd=cwd, env=env, stdout=out,  # noqa: S603
                               stderr=subprocess.STDOUT, check=False)
-    return proc.returncode, time.perf_counter() - t0
+    return StageResult(proc.returncode, time.perf_counter() - t0, "")
 
 
-def _to_log(log_file: Path, cmd: str) -> Callable[[tuple[int, float, str]], tuple[int, float]]:
-    def write(result: tuple[int, float, str]) -> tuple[int, float]:
-        code, seconds, output = result
+def _to_log(log_file: Path, cmd: str) -> Callable[[tuple[int, float, str, str]], StageResult]:
+    def write(result: tuple[int, float, str, str]) -> StageResult:
+        code, seconds, output, node = result
         log_file.parent.mkdir(parents=True, exist_ok=True)
-        log_file.write_text(f"$ {cmd}\n{output}", encoding="utf-8")
-        return code, seconds
+        log_file.write_text(f"$ {cmd}\n# on Ray node {node}\n{output}", encoding="utf-8")
+        return StageResult(code, seconds, node)
     return write
 
 
@@ -98,8 +128,9 @@ class LocalExecutor:
         self.slots = jobs
         self._pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="stage")
 
-    def submit(self, stage: str, cmd: str, kwargs: dict[str, Any], log_file: Path) -> Future:
-        """Run ``cmd`` in ``kwargs["cwd"]`` with ``kwargs["env"]``; its output goes to ``log_file`` as it comes."""
+    def submit(self, stage: str, cmd: str, kwargs: dict[str, Any], log_file: Path, near: str = "") -> Future:
+        """Run ``cmd`` in ``kwargs["cwd"]`` with ``kwargs["env"]``; its output goes to ``log_file`` as it comes
+        (``near`` is for Ray; here every command runs on this machine)."""
         return self._pool.submit(run_command_to_file, cmd, str(kwargs["cwd"]), kwargs["env"], log_file)
 
     def close(self) -> None:
@@ -129,7 +160,8 @@ class RayExecutor:
         self._started = not ray.is_initialized()
         if self._started:
             try:
-                ray.init(address=address, num_cpus=jobs if address is None else None, include_dashboard=False,
+                embedded = {"address": "local", "num_cpus": jobs, "_node_ip_address": "127.0.0.1"}
+                ray.init(**(embedded if address is None else {"address": address}), include_dashboard=False,
                          log_to_driver=False, configure_logging=False)
             except (ConnectionError, RuntimeError, ValueError) as err:
                 raise LingShiftError(f"cannot start or reach Ray at {address or 'a new local instance'}: {err}",
@@ -138,13 +170,17 @@ class RayExecutor:
         resources = ray.cluster_resources()
         self.gpus = float(resources.get("GPU", 0))
         self.slots = jobs or max(1, int(resources.get("CPU", 1)))
-        self._task = ray.remote(max_retries=MAX_RETRIES, retry_exceptions=False)(run_command)
+        self._task = ray.remote(max_retries=MAX_RETRIES, retry_exceptions=False)(run_command_on_node)
         log.info("Ray: %s, %d CPUs, %g GPUs", "embedded local instance" if address is None else address,
                  int(resources.get("CPU", 0)), self.gpus)
 
-    def submit(self, stage: str, cmd: str, kwargs: dict[str, Any], log_file: Path) -> Future:
-        """Run ``cmd`` as a Ray task with :func:`stage_resources`; its output comes back into ``log_file``."""
-        ref = self._task.options(**stage_resources(stage, self.gpus), name=stage).remote(
+    def submit(self, stage: str, cmd: str, kwargs: dict[str, Any], log_file: Path, near: str = "") -> Future:
+        """Run ``cmd`` as a Ray task with :func:`stage_resources`, on the node ``near`` while it is alive (a Ray
+        node id; "": anywhere); its output comes back into ``log_file``."""
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        where = NodeAffinitySchedulingStrategy(near, soft=True) if near else "DEFAULT"
+        ref = self._task.options(**stage_resources(stage, self.gpus), name=stage, scheduling_strategy=where).remote(
             cmd, str(kwargs["cwd"]), kwargs["env"])
         return _chain(ref.future(), _to_log(log_file, cmd))
 
@@ -153,5 +189,5 @@ class RayExecutor:
             self._ray.shutdown()
 
 
-__all__ = ["Executor", "GPU_STAGES", "LocalExecutor", "MAX_RETRIES", "RayExecutor", "run_command",
-           "run_command_to_file", "stage_resources"]
+__all__ = ["Executor", "GPU_STAGES", "LocalExecutor", "MAX_RETRIES", "NODE_ENV", "RayExecutor", "StageResult",
+           "run_command", "run_command_on_node", "run_command_to_file", "stage_resources"]

@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -45,9 +45,13 @@ from pipeline.data import (
     load_sentence_task,
 )
 from pipeline.data.metrics import compute_metrics, majority_baseline
+from pipeline.data.sentence import to_dataset
 from pipeline.errors import ConfigError, ModelError
 from pipeline.provenance import stamp
 from pipeline.resources import sha256_file
+
+if TYPE_CHECKING:
+    import datasets
 
 log = logging.getLogger(__name__)
 
@@ -62,38 +66,38 @@ TOKENIZER_FILES = tuple(f for f in models.MODEL_FILES if f not in ("config.json"
 # --------------------------------------------------------------------------- data
 
 
-class _Encoded:
-    """Tokenised examples as a map-style dataset of dicts (what the Trainer's collator pads)."""
+def encode(tokenizer: Any, task: SentenceTask, split: SentenceSplit, max_length: int) -> datasets.Dataset:
+    """The one tokenisation path of every sentence task, offline and GLUE alike: the split as a
+    ``datasets.Dataset`` (:func:`pipeline.data.sentence.to_dataset`) mapped through the tokenizer.
 
-    def __init__(self, encoding: dict[str, list[list[int]]], labels: list[int] | list[float]) -> None:
-        self.encoding = encoding
-        self.labels = labels
+    Columns: ``input_ids``, ``attention_mask`` (and ``token_type_ids`` where the tokenizer makes them), ``label``;
+    rows in the split's order, unpadded (``DataCollatorWithPadding`` pads each batch).
+    """
+    from datasets.utils.logging import disable_progress_bar, enable_progress_bar, is_progress_bar_enabled
 
-    def __len__(self) -> int:
-        return len(self.labels)
+    texts = ["text_a", "text_b"] if task.pair else ["text_a"]
 
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        item: dict[str, Any] = {k: v[i] for k, v in self.encoding.items()}
-        item["labels"] = self.labels[i]
-        return item
+    def tokenize(batch: dict[str, list[Any]]) -> Any:
+        return tokenizer(batch["text_a"], batch["text_b"] if task.pair else None, truncation=True,
+                         max_length=max_length)
 
-
-def _encode(tokenizer: Any, task: SentenceTask, split: SentenceSplit, max_length: int) -> _Encoded:
-    if task.pair and split.text_b is None:
-        raise ModelError(f"task {task.name} is a pair task but split {split.name} has no second text")
-    enc = tokenizer(list(split.text_a), list(split.text_b) if task.pair else None, truncation=True,
-                    max_length=max_length)
-    labels: list[int] | list[float]
-    if task.kind == "regression":
-        labels = [float(x) for x in split.labels]
-    else:
-        labels = [task.label_id(x) for x in split.labels]
-    keep = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc]
+    raw = to_dataset(task, split)
+    shown = is_progress_bar_enabled()
+    disable_progress_bar()  # a bar per split is noise in the stage log
+    try:
+        # in memory, fingerprinted by name (hashing the tokenizer would be slow): no cache files are written
+        enc = raw.map(tokenize, batched=True, remove_columns=texts, keep_in_memory=True,
+                      new_fingerprint=f"{task.name}-{split.name}-{len(split)}-tok{max_length}")
+    finally:
+        if shown:
+            enable_progress_bar()
+    extra = [c for c in enc.column_names if c not in ("input_ids", "attention_mask", "token_type_ids", "label")]
+    enc = enc.remove_columns(extra) if extra else enc
     n_cut = sum(1 for ids in enc["input_ids"] if len(ids) >= max_length)
     if n_cut:
         log.info("%s: %d of %d examples reach the %d-token limit (longer ones are truncated)", split.name, n_cut,
                  len(split), max_length)
-    return _Encoded({k: enc[k] for k in keep}, labels)
+    return enc
 
 
 # --------------------------------------------------------------------------- trainer pieces
@@ -188,6 +192,27 @@ def _callbacks(task: SentenceTask, params: FinetuneParams) -> tuple[Any, Any]:
                     control.should_training_stop = True
 
     return ReadableProgress(), BestDev()
+
+
+def _training_curves(live_dir: Path) -> Any:
+    """DVCLive's Hugging Face Trainer integration writing ``live_dir`` (``metrics.json``, ``plots/metrics/*.tsv``:
+    train ``loss``, ``learning_rate``, ``grad_norm``, ``epoch``, and ``eval/*`` when dev is evaluated during
+    training), reproducible byte for byte: rows are keyed by the Trainer's global step, wall-clock entries
+    (``*_runtime``, ``*_per_second``) are left out, no timestamps, no params (they hold a scratch path; the recipe
+    is in ``finetune.json``), no DVC experiment, no ``dvc.yaml`` written (dvc.yaml declares these files)."""
+    from dvclive import Live
+    from transformers.integrations import DVCLiveCallback
+
+    class TrainingCurves(DVCLiveCallback):
+        def setup(self, args, state, model):  # noqa: ANN001, ANN201
+            self._initialized = True  # the parent would log args.to_dict(), which holds the scratch folder
+
+        def on_log(self, args, state, control, model=None, logs=None, **kwargs):  # noqa: ANN001, ANN201
+            self.live.step = state.global_step
+            super().on_log(args, state, control, model=model, logs=_without_timings(dict(logs or {})), **kwargs)
+
+    live = Live(dir=str(live_dir), save_dvc_exp=False, dvcyaml=None, report=None, monitor_system=False)
+    return TrainingCurves(live=live)
 
 
 def _device_settings(params: FinetuneParams) -> dict[str, Any]:
@@ -307,6 +332,7 @@ def run_finetune(
     *,
     seed: int | None = None,
     data: TaskData | None = None,
+    live_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Fine-tune the encoder in ``base_dir`` on ``task`` with training ``seed`` (default: the first of
     ``params.seeds``); write ``out_dir`` atomically; return the metrics.
@@ -314,7 +340,8 @@ def run_finetune(
     ``data`` (already loaded splits) is for tests and callers that hold the data; otherwise the
     task is loaded with ``params.split_seed`` and the resource ``cache``. The returned metrics also
     hold the run facts (``*_seconds``, ``device``, ``torch_threads``) that ``out_dir`` leaves out; the
-    stage writes the result record and the run log from them.
+    stage writes the result record and the run log from them. With ``live_dir``, DVCLive writes the training
+    curves there (:func:`_training_curves`).
     """
     import torch
     from transformers import DataCollatorWithPadding, ProgressCallback, Trainer, TrainingArguments
@@ -333,9 +360,9 @@ def run_finetune(
 
     device = _device_settings(params)
     tokenizer, model = _load_for_training(base_dir, task, seed)
-    encoded = {"train": _encode(tokenizer, task, train_split, params.max_length)}
+    encoded = {"train": encode(tokenizer, task, train_split, params.max_length)}
     for name in task.eval_splits:
-        encoded[name] = _encode(tokenizer, task, data.splits[name], params.max_length)
+        encoded[name] = encode(tokenizer, task, data.splits[name], params.max_length)
 
     steps_per_epoch = math.ceil(len(train_split) / params.batch_size)
     log.info("fine-tuning %s on %s: %d train examples, %s epoch(s) x %d steps, batch %d, lr %g, max length %d, "
@@ -368,12 +395,16 @@ def run_finetune(
                 model=model, args=args, train_dataset=encoded["train"],
                 eval_dataset=encoded["dev"] if params.eval_strategy != "no" else None,
                 data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=None if device["use_cpu"] else 8),
-                processing_class=tokenizer, compute_metrics=trainer_metrics, callbacks=[best])
+                processing_class=tokenizer, compute_metrics=trainer_metrics,
+                callbacks=[best, *([_training_curves(scratch / "curves")] if live_dir is not None else [])])
             trainer.remove_callback(ProgressCallback)
             trainer.add_callback(progress)
             t0 = time.perf_counter()
             train_out = trainer.train()
             train_seconds = time.perf_counter() - t0
+            if live_dir is not None:  # DVCLive writes as it goes: land the finished curves in one rename
+                with atomic_dir(live_dir) as tmp:
+                    shutil.copytree(scratch / "curves", tmp, dirs_exist_ok=True)
             if device["bf16"] or device["fp16"]:
                 # accelerate wraps forward in autocast; unwrap it so that dev/test are scored in float32,
                 # exactly as the saved weights reload (and as the extract stage runs them)
@@ -494,8 +525,11 @@ def _verify_encoder(path: Path, encoder: Any) -> None:
     _, reloaded = models.load(path, "cpu")
     want = {k: v.detach().cpu() for k, v in encoder.state_dict().items()}
     got = reloaded.state_dict()
-    if set(want) != set(got):
-        raise ModelError(f"{path}: reloaded encoder has different weights ({sorted(set(want) ^ set(got))[:5]})")
+    # A head that brings its own pooling (RoBERTa's classification head) trains an encoder without a pooler;
+    # the plain model reloaded from it gets a fresh pooler that extraction never reads (hidden states only).
+    odd = (set(want) - set(got)) | {k for k in set(got) - set(want) if not k.startswith("pooler.")}
+    if odd:
+        raise ModelError(f"{path}: reloaded encoder has different weights ({sorted(odd)[:5]})")
     bad = [k for k in want if want[k].dtype != got[k].dtype or not torch.equal(want[k], got[k])]
     if bad:
         raise ModelError(f"{path}: reloaded encoder differs from the trained one in {bad[:5]}")

@@ -23,9 +23,15 @@ def _unknown(names: list[str], registry: Mapping[str, object], key: str, what: s
 def check_names(params: Params, source: Path | str = "params") -> Params:
     """``params`` if every model and task it names is registered, else a :class:`ConfigError` naming the key."""
     from pipeline.data import PROBE_TASKS, SENTENCE_TASKS
-    from pipeline.models import MODELS
+    from pipeline.models import MODELS, overrides_revision
 
-    _unknown(params.models, MODELS, "models", "model", source)
+
+    clash = sorted(n for n, s in params.model_sources.items() if n in MODELS and not overrides_revision(n, s))
+    if clash:
+        raise ConfigError(f"{source}: model_sources: {clash} are built-in model names",
+                          "Give your own models other names (python -m pipeline tasks lists the built-in ones); "
+                          "only a built-in hub model may be re-pinned, with its own name and hub id.")
+    _unknown(params.models, {**MODELS, **params.model_sources}, "models", "model", source)
     _unknown(params.probe_tasks, PROBE_TASKS, "probe_tasks", "probing task", source)
     _unknown(params.sentence_tasks, SENTENCE_TASKS, "sentence_tasks", "sentence task", source)
     return params

@@ -16,9 +16,18 @@ issues 755, 9805, 10465), so only the commands run concurrently, never DVC itsel
 
 A failed stage is reported with the tail of its log; the stages that depend on it are skipped, the
 others go on, and the run exits non-zero. Stage outputs are written atomically by the stages
-themselves and DVC removes stale ones before a command starts, so nothing is left half-written and
-a re-run resumes where this one stopped. Each command's output goes to
-``results/runs/logs/<stage>.log`` (untracked), so parallel stages do not interleave on the console.
+themselves, DVC removes stale ones before a command starts, and whatever a failed command left at
+its outputs' paths is removed, so nothing is left half-written and a re-run resumes where this one
+stopped. Each command's output goes to ``results/runs/logs/<stage>.log`` (untracked), so parallel
+stages do not interleave on the console.
+
+On Ray (``--executor ray``), a stage that reads an activation store runs on the node that wrote it:
+the probes and the neuron analysis of ``extract@X`` are submitted near the node that ran it
+(:func:`store_producer`; a soft affinity, see :mod:`pipeline.executors`), so the store, the largest
+output of the pipeline (``scripts/paper-plan.py`` sizes it at the paper's scale), is written and read
+on one node. The repository itself (models, data, activations, results and DVC's cache) must be one
+shared file system mounted at the same path on every node: the driver's DVC checks and hashes every
+output after its stage, and a stage reads the models and data that other nodes wrote.
 """
 
 from __future__ import annotations
@@ -33,10 +42,12 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import LingShiftError
-from pipeline.executors import Executor, LocalExecutor, RayExecutor
+from pipeline.executors import Executor, LocalExecutor, RayExecutor, StageResult
 
 log = logging.getLogger(__name__)
 
+#: Stage kinds (the name before ``@``) whose output is an activation store that the stages after it read.
+STORE_STAGES = frozenset({"extract"})
 #: Environment variables that set the thread count of every math library a stage may use.
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
@@ -53,6 +64,7 @@ class Outcome:
     skipped: list[str] = field(default_factory=list)         # unchanged (or restored from DVC's run cache)
     failed: dict[str, str] = field(default_factory=dict)     # name -> why
     not_run: dict[str, str] = field(default_factory=dict)    # name -> the failed stage it depends on
+    nodes: dict[str, str] = field(default_factory=dict)      # name -> the Ray node id that ran it (Ray only)
 
     @property
     def ok(self) -> bool:
@@ -90,6 +102,12 @@ def log_path(root: Path, stage_name: str) -> Path:
     """Where a stage command's output goes: ``results/runs/logs/<stage name with @ kept>.log``."""
     safe = stage_name.replace("/", "_").replace(os.sep, "_")
     return root / "results" / "runs" / "logs" / f"{safe}.log"
+
+
+def store_producer(upstream: Sequence[str]) -> str | None:
+    """The stage among ``upstream`` (stage names a stage depends on) that wrote an activation store it reads
+    (``extract@...``), or None."""
+    return next((u for u in sorted(upstream) if u.split("@", 1)[0] in STORE_STAGES), None)
 
 
 def _tail(path: Path, n: int = 15) -> str:
@@ -202,9 +220,11 @@ def _run(repo: Any, root: Path, pool: Executor | None, targets: Sequence[str], f
                 kwargs = prepare_kwargs(s, run_env=env)
                 path = log_path(root, s.addressing)
                 cmds = s.cmd if isinstance(s.cmd, list) else [s.cmd]
+                producer = store_producer([u.addressing for u in needs[s]])
+                near = out.nodes.get(producer, "") if producer else ""
                 say(f"start {s.addressing} ({len(done) + len(out.failed) + len(blocked)} of {len(order)} "
-                    f"settled, {len(running) + 1} running)")
-                running[pool.submit(s.addressing, " && ".join(cmds), kwargs, path)] = (s, path)
+                    f"settled, {len(running) + 1} running)" + (f" near {producer} on node {near}" if near else ""))
+                running[pool.submit(s.addressing, " && ".join(cmds), kwargs, path, near=near)] = (s, path)
             if not running:
                 if pending:  # nothing can start: a cycle would have been refused by DVC already
                     raise RunError(f"cannot schedule {[s.addressing for s in pending]}")
@@ -213,13 +233,16 @@ def _run(repo: Any, root: Path, pool: Executor | None, targets: Sequence[str], f
             for fut in finished:
                 s, path = running.pop(fut)
                 try:
-                    code, seconds = fut.result()
+                    code, seconds, node = fut.result()
                 except Exception as err:  # noqa: BLE001 - e.g. a Ray worker lost more often than retried
-                    code, seconds = -1, 0.0
+                    code, seconds, node = StageResult(-1, 0.0, "")
                     path.parent.mkdir(parents=True, exist_ok=True)
                     path.write_text(f"the command did not complete: {type(err).__name__}: {err}\n",
                                     encoding="utf-8")
+                if node:
+                    out.nodes[s.addressing] = node
                 if code != 0:
+                    s.remove_outs(ignore_remove=False, force=False)  # whatever the command left is not an output
                     out.failed[s.addressing] = f"exit {code}; last lines of {path.relative_to(root)}:\n" \
                                                f"{_tail(path)}"
                     say(f"FAILED {s.addressing} (exit {code}, {seconds:.1f} s); log: {path.relative_to(root)}")
@@ -231,8 +254,9 @@ def _run(repo: Any, root: Path, pool: Executor | None, targets: Sequence[str], f
                 s.dump(update_pipeline=False)
                 out.ran[s.addressing] = seconds
                 done.add(s)
-                say(f"done {s.addressing} in {seconds:.1f} s")
+                say(f"done {s.addressing} in {seconds:.1f} s" + (f" on node {node}" if node else ""))
     return out
 
 
-__all__ = ["Outcome", "RunError", "THREAD_VARS", "default_jobs", "log_path", "run_pipeline", "stage_env"]
+__all__ = ["Outcome", "RunError", "STORE_STAGES", "THREAD_VARS", "default_jobs", "log_path", "run_pipeline",
+           "stage_env", "store_producer"]

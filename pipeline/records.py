@@ -33,10 +33,10 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Literal, Optional, TypeVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_serializer, model_validator
 
 from pipeline.errors import LingShiftError
 from pipeline.layout import Key, ResultsLayout
@@ -120,6 +120,17 @@ class Provenance(_Part):
     config: dict[str, Any]
     seed: int
     versions: dict[str, str]
+    #: where the probed weights came from (``lingshift-source.json`` of the model folder, via the activation store:
+    #: hub id and pinned revision, or a user's folder, with a sha256 per file); left out of the JSON when unknown
+    #: (the packaged models, fine-tuned checkpoints)
+    model_source: Optional[dict[str, Any]] = None
+
+    @model_serializer(mode="wrap")
+    def _omit_unknown_source(self, handler: Any) -> dict[str, Any]:
+        out = handler(self)
+        if out.get("model_source") is None:
+            out.pop("model_source", None)
+        return out
 
     @field_validator("versions")
     @classmethod
@@ -130,11 +141,12 @@ class Provenance(_Part):
         return v
 
     @classmethod
-    def collect(cls, config: dict[str, Any], seed: int) -> Provenance:
-        """This process's provenance for ``config`` (a params section, JSON-dumped) and ``seed``."""
+    def collect(cls, config: dict[str, Any], seed: int, model_source: dict[str, Any] | None = None) -> Provenance:
+        """This process's provenance for ``config`` (a params section, JSON-dumped), ``seed`` and the weights'
+        ``model_source`` (the ``model_source`` of an activation store's metadata, if any)."""
         from pipeline.provenance import library_versions
 
-        return cls(config=config, seed=seed, versions=library_versions())
+        return cls(config=config, seed=seed, versions=library_versions(), model_source=model_source)
 
 
 class SplitScores(_Part):
@@ -790,11 +802,13 @@ class VariantMetrics(_Part):
 
 
 class MetricsFile(Record):
-    """``results/metrics.json``: claims (1 SUPPORTED / 0 INCONCLUSIVE / -1 CONTRADICTED / null NOT_APPLICABLE)
-    and per model/variant/task summaries."""
+    """``results/metrics.json``: claims (1 SUPPORTED / 0 INCONCLUSIVE / -1 CONTRADICTED / null NOT_APPLICABLE),
+    the same verdicts as words (``dvc exp show`` lists strings too, and drops nulls), and per model/variant/task
+    summaries."""
 
     STAGE: ClassVar[str] = "the report stage"
     claims: dict[str, int | None]
+    verdicts: dict[str, str] = {}
     results: dict[str, dict[str, dict[str, VariantMetrics]]]
 
 

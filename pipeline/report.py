@@ -15,7 +15,7 @@ from pipeline.analysis.claims import Options, evaluate_claims, proxy_reason
 from pipeline.analysis.intervals import Pair, delta_replicates, pairs
 from pipeline.analysis.spec import CLAIM_IDS, Spec, load_spec, spec_path
 from pipeline.atomic import write_text
-from pipeline.config import Params, load_profile
+from pipeline.config import REHEARSAL_PROFILES, Params, load_profile
 from pipeline.deviations import Deviation, deviations
 from pipeline.layout import Layout
 from pipeline.records import (
@@ -149,15 +149,28 @@ def render(params: Params, res: Results, claims: ClaimsFile, spec: Spec, plots: 
     L += [f"Durrani, Sajjad & Dalvi (2021), *How transfer learning impacts linguistic knowledge in deep NLP "
           f"models?*, reproduced with the **{prof}** profile. Written by `python -m pipeline report` (the DVC "
           "stage `report`) from the result files under `results/`; every number below comes from them.", ""]
+    if prof in REHEARSAL_PROFILES:
+        L += [f"> **REHEARSAL, NOT A RESULT.** The **{prof}** profile runs the paper profile's whole DAG on tiny "
+              "randomly initialised stand-ins of BERT, RoBERTa and XLNet and on generated GLUE-shaped and "
+              "corpus-shaped data (`scripts/make-paper-mini.py`), to show that every stage and every claim runs. "
+              "No verdict below is a finding about the paper or its models.", ""]
     L += ["## Scope", ""]
     L += [f"- Models: {', '.join(params.models)}; variants: {', '.join(params.variants)} "
           "(`base` = pre-trained, the others fine-tuned on that sentence task), each fine-tuned variant trained "
           f"with {len(params.finetune.seeds)} seeds ({', '.join(map(str, params.finetune.seeds))}) and every seed's "
           "model probed (checkpoints `<task>-seed<N>`).",
+          *([f"- User-supplied models (bring your own model, `model_sources`): "
+             f"{', '.join(m for m in params.models if m in params.model_sources)}."]
+            if any(m in params.model_sources for m in params.models) else []),
+          *([f"- User-supplied variants: {', '.join(params.supplied_variants)}: fine-tuned outside LingShift and "
+             "registered under `model_sources` (one checkpoint each: no fine-tuning seeds, no fine-tuning record; "
+             "their deltas vary over sentences only)."] if params.supplied_variants else []),
           f"- Probing tasks: {', '.join(params.probe_tasks)}.",
           f"- Result files found: {len(res.layers)} layer-probe results, {len(res.neurons)} neuron results, "
           f"{len(res.finetune)} fine-tuning results."]
-    if claims.proxy:
+    if prof in REHEARSAL_PROFILES:
+        L += [f"- This is a **rehearsal** ({claims.proxy_reason})."]
+    elif claims.proxy:
         L += [f"- This is a **proxy** ({claims.proxy_reason}). Claims that need the paper's three architectures or "
               "its GLUE task groups cannot be tested here and are NOT_APPLICABLE; run the paper profile on a GPU "
               "machine for them (`python -m pipeline profile paper`)."]
@@ -349,7 +362,8 @@ def _finetune_section(res: Results) -> list[str]:
 
 
 def metrics(res: Results, claims: ClaimsFile) -> MetricsFile:
-    """Flat numbers for ``dvc metrics show``: claims (:data:`METRIC_OF_VERDICT`), per-variant summaries."""
+    """Flat values for ``dvc metrics show`` / ``dvc exp show``: claims (:data:`METRIC_OF_VERDICT`, and the verdict
+    words), per-variant summaries."""
     out: dict[str, dict[str, dict[str, VariantMetrics]]] = {}
     for (m, v, t), r in sorted(res.layers.items()):
         n = res.neurons.get((m, v, t))
@@ -357,7 +371,8 @@ def metrics(res: Results, claims: ClaimsFile) -> MetricsFile:
             best_layer_accuracy=round(float(r.mean.max()), 4), best_layer=int(r.mean.argmax()),
             last_layer_accuracy=round(float(r.mean[-1]), 4), minimal_set_k=n.k if n is not None else None,
             minimal_set_mean_layer=round(n.mean_layer, 3) if n is not None else None)
-    return MetricsFile(claims={c.id: METRIC_OF_VERDICT[c.verdict] for c in claims.claims}, results=out)
+    return MetricsFile(claims={c.id: METRIC_OF_VERDICT[c.verdict] for c in claims.claims},
+                       verdicts={c.id: c.verdict for c in claims.claims}, results=out)
 
 
 def run_times(params: Params, root: Path) -> list[str]:

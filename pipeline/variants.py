@@ -7,8 +7,9 @@ folder names under ``models/<model>/``, ``activations/<model>/`` and ``results/{
 and the ``variant`` field of those results. Analyses group the checkpoints of one variant with
 :func:`variant_of` and average over their seeds.
 
-A name without the suffix (a result written before fine-tuning seeds, or a test fixture) is a variant with
-one unnamed seed.
+A name without the suffix is a variant with one unnamed seed: a *user-supplied* variant (a fine-tuned
+checkpoint the user registered under ``model_sources.MODEL.variants``, probed without the finetune stage, so
+its checkpoint name is the variant name itself), a result written before fine-tuning seeds, or a test fixture.
 """
 
 from __future__ import annotations
@@ -46,11 +47,12 @@ def seed_of(name: str) -> int | None:
     return parse(name)[1]
 
 
-def checkpoints(variants: Sequence[str], seeds: Sequence[int]) -> list[str]:
-    """Every checkpoint of ``variants`` under fine-tuning ``seeds``, in list order: ``base`` as is, each
-    fine-tuned variant once per seed (``[base, sentiment]``, ``[42, 43]`` -> ``[base, sentiment-seed42,
-    sentiment-seed43]``)."""
-    return [v if v == BASE else checkpoint(v, s) for v in variants for s in ([None] if v == BASE else seeds)]
+def checkpoints(variants: Sequence[str], seeds: Sequence[int], supplied: Sequence[str] = ()) -> list[str]:
+    """Every checkpoint of ``variants`` under fine-tuning ``seeds``, in list order: ``base`` and the user-supplied
+    variants (``supplied``) as they are, each fine-tuned variant once per seed (``[base, sentiment, mine]``,
+    ``[42, 43]``, ``[mine]`` -> ``[base, sentiment-seed42, sentiment-seed43, mine]``)."""
+    fixed = {BASE, *supplied}
+    return [v if v in fixed else checkpoint(v, s) for v in variants for s in ([None] if v in fixed else seeds)]
 
 
 def group(names: Iterable[str]) -> dict[str, list[str]]:

@@ -242,6 +242,7 @@ def dvc_stages(root: Path) -> list[Stage]:
     stages = yaml.safe_load((Path(root) / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
     out = []
     for name, spec in stages.items():
+        spec = spec.get("do", spec)  # a foreach stage's template
         words = str(spec["cmd"]).split()
         if words[:3] != ["python", "-m", "pipeline"] or len(words) < 4:
             raise ValueError(f"stage {name!r}: cmd {spec['cmd']!r} is not `python -m pipeline COMMAND ...`")

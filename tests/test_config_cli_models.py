@@ -108,7 +108,8 @@ def test_hub_model_offline_fails_with_a_clear_message(tmp_path: Path, monkeypatc
     with pytest.raises(ModelError) as err:
         models.materialise("roberta-base", tmp_path / "roberta-base" / "base")
     msg = str(err.value)
-    assert "cannot download roberta-base from the Hugging Face hub" in msg and "minilm" in msg
+    assert f"cannot download roberta-base at revision {models.ROBERTA_BASE_REVISION} from the Hugging Face hub" in msg
+    assert "minilm" in msg
     assert not (tmp_path / "roberta-base" / "base").exists()
 
 

@@ -15,6 +15,8 @@ dockerfile_parse = pytest.importorskip("dockerfile_parse")
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "Dockerfile"
 TARGETS = ("repro", "serve")
+# TORCH_FLAVOUR -> the wheelhouse folder the image installs from (scripts/make-wheelhouse.sh [--cuda])
+WHEELHOUSES = {"": "wheelhouse", "cuda": "wheelhouse-cuda"}
 
 
 def _instructions() -> list[dict]:
@@ -117,21 +119,36 @@ def test_caches_on_a_volume_and_context_allow_list() -> None:
     assert "HF_HOME=/cache/" in env and "LINGSHIFT_CACHE=/cache/" in env
     assert any(i["instruction"] == "VOLUME" and "/cache" in i["value"] for i in ins)
     ignore = [x.strip() for x in (ROOT / ".dockerignore").read_text().splitlines() if x.strip() and x[0] != "#"]
-    assert ignore[0] == "*" and set(ignore[1:]) == {"!wheelhouse/", "!gunicorn.conf.py", "!deploy/nginx.conf",
-                                                    "!deploy/wsgi.py", "!scripts/serve-prod.sh"}
+    assert ignore[0] == "*" and set(ignore[1:]) == {"!wheelhouse/", "!wheelhouse-cuda/", "!gunicorn.conf.py",
+                                                    "!deploy/nginx.conf", "!deploy/wsgi.py", "!scripts/serve-prod.sh"}
 
 
-def test_every_copied_file_is_in_the_build_context() -> None:
+def _substitute(text: str, args: dict[str, str]) -> str:
+    """Docker's build-arg substitution of ``text``: ``${VAR}``, ``$VAR`` and ``${VAR:+word}``."""
+    def one(m: re.Match) -> str:
+        name, alt = m.group(1) or m.group(3), m.group(2)
+        value = args.get(name, "")
+        return (alt if value else "") if alt is not None else value
+    return re.sub(r"\$\{(\w+):\+([^}]*)\}|\$\{(\w+)\}", one, text)
+
+
+def _copy_sources(flavour: str) -> list[str]:
+    """The context paths the Dockerfile COPYs, with ``--build-arg TORCH_FLAVOUR=flavour``."""
+    copies = [i["value"].split() for i in _instructions() if i["instruction"] == "COPY"]
+    return [_substitute(src, {"TORCH_FLAVOUR": flavour}).rstrip("/") for args in copies
+            if not any(a.startswith("--from") for a in args) for src in args[:-1] if not src.startswith("--")]
+
+
+@pytest.mark.parametrize("flavour", ["", "cuda"])
+def test_every_copied_file_is_in_the_build_context(flavour: str) -> None:
     """A COPY of a path that .dockerignore leaves out fails only at build time; catch it here."""
     allowed = [x.strip()[1:].rstrip("/") for x in (ROOT / ".dockerignore").read_text().splitlines()
                if x.strip().startswith("!")]
-    copies = [i["value"].split() for i in _instructions() if i["instruction"] == "COPY"]
-    sources = [src.rstrip("/") for args in copies if not any(a.startswith("--from") for a in args)
-               for src in args[:-1] if not src.startswith("--")]
+    sources = _copy_sources(flavour)
     assert sources
     for src in sources:
         assert any(src == a or src.startswith(a + "/") for a in allowed), f"COPY {src}: not in the allow-list"
-        assert (ROOT / src).exists() or src == "wheelhouse", f"COPY {src}: no such file in the checkout"
+        assert (ROOT / src).exists() or src in WHEELHOUSES.values(), f"COPY {src}: no such file in the checkout"
 
 
 def test_serve_runs_gunicorn_behind_nginx() -> None:
@@ -151,3 +168,115 @@ def test_pip_installs_only_from_the_wheelhouse() -> None:
     runs = " ".join(i["value"] for i in _instructions() if i["instruction"] == "RUN")
     for m in re.finditer(r"pip install[^;&]*", runs):
         assert "--no-index" in m.group(0) and "--find-links /wheelhouse" in m.group(0), m.group(0)
+
+
+# ------------------------------------------------------------------------ the CUDA variant (TORCH_FLAVOUR=cuda)
+WHEELHOUSE_SCRIPT = ROOT / "scripts" / "make-wheelhouse.sh"
+
+
+def _builder_run() -> str:
+    return " ".join(i["value"] for i in _stages()["builder"] if i["instruction"] == "RUN")
+
+
+def test_torch_flavour_picks_the_wheelhouse_and_checks_the_cuda_build() -> None:
+    args = [i["value"] for i in _stages()["builder"] if i["instruction"] == "ARG"]
+    assert any(a.split("=")[0] == "TORCH_FLAVOUR" for a in args), "the builder stage must declare ARG TORCH_FLAVOUR"
+    for flavour, folder in WHEELHOUSES.items():
+        assert folder in _copy_sources(flavour), f"TORCH_FLAVOUR={flavour!r} must install from {folder}/"
+    run = _builder_run()
+    assert 'cuda) spec="lingshift[paper,ray]"' in run  # the Ray nodes' image has Ray (and the GLUE loader)
+    assert "assert torch.version.cuda" in run  # a wheelhouse without the CUDA build fails the build
+
+
+def test_cuda_wheelhouse_pins_the_projects_torch() -> None:
+    script = WHEELHOUSE_SCRIPT.read_text()
+    pinned = re.search(r'"torch==([\w.]+)"', (ROOT / "pyproject.toml").read_text())
+    version = re.search(r"^TORCH_VERSION=([\w.]+)", script, re.M)
+    assert pinned and version and version.group(1) == pinned.group(1) == "2.13.0"
+    assert 'pip download --quiet --only-binary :all: --dest "$out" "torch===$TORCH_VERSION"' in script
+    assert 'out="${1:-wheelhouse-cuda}"; spec=".[paper,ray]"' in script
+    extras = re.search(r"\[project\.optional-dependencies\](.*?)\n\[", (ROOT / "pyproject.toml").read_text(), re.S)
+    assert extras and re.search(r"^ray = ", extras.group(1), re.M) and re.search(r"^paper = ", extras.group(1), re.M)
+
+
+def test_make_targets_build_the_cuda_variant() -> None:
+    make = (ROOT / "Makefile").read_text()
+    phony = re.search(r"^\.PHONY:(.*)$", make, re.M).group(1).split()
+
+    def recipe(target: str) -> str:
+        m = re.search(rf"^{re.escape(target)}:[^\n]*\n((?:\t[^\n]*\n)+)", make, re.M)
+        assert m and target in phony, f"make {target} is missing (or not .PHONY)"
+        return m.group(1)
+
+    assert "scripts/make-wheelhouse.sh --cuda" in recipe("wheelhouse-cuda")
+    image = recipe("image-cuda")
+    assert "--build-arg TORCH_FLAVOUR=cuda" in image and "--target repro" in image and "-t lingshift:cuda" in image
+    assert "scripts/container-smoke.sh --cuda" in recipe("container-smoke-cuda")
+    smoke = (ROOT / "scripts" / "container-smoke.sh").read_text()
+    assert "image=lingshift:cuda" in smoke and "--build-arg TORCH_FLAVOUR=cuda --target repro" in smoke
+
+
+FAKE_PYTHON = '''#!{python}
+"""python3.11 for make-wheelhouse.sh without an index: pip download writes a torch wheel with the
+METADATA in $FAKE_TORCH_METADATA, pip calls are logged to $FAKE_PIP_LOG, anything else runs the real Python."""
+import json, os, sys, zipfile
+args = sys.argv[1:]
+if args[:2] == ["-m", "pip"]:
+    record = {{"args": args[2:]}}
+    if "--constraint" in args:
+        with open(args[args.index("--constraint") + 1]) as f:
+            record["constraint"] = f.read()
+    with open(os.environ["FAKE_PIP_LOG"], "a") as f:
+        f.write(json.dumps(record) + "\\n")
+    if args[2] == "download":
+        dest = args[args.index("--dest") + 1]
+        with zipfile.ZipFile(os.path.join(dest, "torch-2.13.0-cp311-cp311-manylinux_2_28_x86_64.whl"), "w") as z:
+            z.writestr("torch-2.13.0.dist-info/METADATA", os.environ["FAKE_TORCH_METADATA"])
+    sys.exit(0)
+os.execv(sys.executable, [sys.executable, *args])
+'''
+
+
+def _run_cuda_wheelhouse(tmp_path: Path, requires: list[str]) -> tuple[subprocess.CompletedProcess, list[dict]]:
+    """scripts/make-wheelhouse.sh --cuda with a fake pip whose torch wheel requires ``requires``."""
+    import os
+    import sys
+
+    fake = tmp_path / "python3.11"
+    fake.write_text(FAKE_PYTHON.format(python=sys.executable))
+    fake.chmod(0o755)
+    meta = "Metadata-Version: 2.1\nName: torch\nVersion: 2.13.0\n" + "".join(f"Requires-Dist: {r}\n" for r in requires)
+    log = tmp_path / "pip.log"
+    env = {**os.environ, "PYTHON": str(fake), "FAKE_PIP_LOG": str(log), "FAKE_TORCH_METADATA": meta}
+    r = subprocess.run(["bash", str(WHEELHOUSE_SCRIPT), "--cuda", str(tmp_path / "wh")], capture_output=True,
+                       text=True, env=env, timeout=60)
+    calls = [json.loads(x) for x in log.read_text().splitlines()] if log.exists() else []
+    return r, calls
+
+
+def test_cuda_wheelhouse_stops_on_a_torch_without_cuda(tmp_path: Path) -> None:
+    r, calls = _run_cuda_wheelhouse(tmp_path, ["filelock", "sympy>=1.13.3"])
+    assert r.returncode != 0 and "is not a CUDA build" in r.stderr, r.stdout + r.stderr
+    assert [c["args"][0] for c in calls] == ["download"]  # never went on to pip wheel
+
+
+def test_cuda_wheelhouse_takes_the_cuda_torch_and_the_ray_extra(tmp_path: Path) -> None:
+    r, calls = _run_cuda_wheelhouse(tmp_path, ["filelock", 'nvidia-cudnn-cu13==9.20.0.48; platform_system == "Linux"'])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "is a CUDA build: nvidia-cudnn-cu13==9.20.0.48" in r.stdout
+    download, wheel = calls
+    assert download["args"][0] == "download" and download["args"][-1] == "torch===2.13.0"
+    assert wheel["args"][0] == "wheel" and wheel["args"][-1] == ".[paper,ray]"
+    assert wheel["constraint"].strip() == "torch===2.13.0"  # not a local build such as 2.13.0+cpu
+
+
+@pytest.mark.skipif(__import__("sys").version_info < (3, 11, 3), reason="the marker must be false on this Python")
+def test_wheelhouse_adds_what_only_the_images_python_needs(tmp_path: Path) -> None:
+    """pip resolves markers for the host's Python; the image's (3.11.2) may need more, e.g. redis's async-timeout."""
+    r, calls = _run_cuda_wheelhouse(tmp_path, ['nvidia-nccl-cu13==2.29.7; platform_system == "Linux"',
+                                               'async-timeout>=4.0.3; python_full_version < "3.11.3"',
+                                               'tomli>=1; python_version < "3.11"'])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert [c["args"][0] for c in calls] == ["download", "wheel", "wheel"]
+    assert calls[2]["args"][-1] == "async-timeout>=4.0.3" and "tomli>=1" not in calls[2]["args"]
+    assert calls[2]["constraint"].strip() == "torch===2.13.0"

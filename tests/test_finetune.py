@@ -264,3 +264,70 @@ def test_reported_test_metrics_match_reloaded_predictions(tiny_base: Path, tmp_p
     want = compute_metrics(get_sentence_task("stsb"), np.array(scores), np.array(test.labels))
     assert metrics["test"]["pearson"] == pytest.approx(want["pearson"], abs=1e-3)
     assert metrics["test"]["mse"] == pytest.approx(want["mse"], rel=1e-3)
+
+
+# --------------------------------------------------------------------------- datasets: one tokenisation path
+
+
+def test_offline_and_glue_splits_share_one_encoding(tiny_base: Path) -> None:
+    """Offline (sentiment) and GLUE (rte, pairs; stsb, regression) splits: the same Dataset columns, in order."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_base)
+    for name in ("sentiment", "rte", "stsb"):
+        task = get_sentence_task(name)
+        split = load_sentence_task(task, CTX).splits["train"]
+        enc = finetune.encode(tok, task, split, max_length=16)
+        assert sorted(enc.column_names) == ["attention_mask", "input_ids", "label", "token_type_ids"]
+        assert len(enc) == len(split)
+        want = tok(list(split.text_a), list(split.text_b) if task.pair else None, truncation=True, max_length=16)
+        assert enc["input_ids"] == want["input_ids"]  # same examples, same order, same truncation
+        labels = enc["label"]
+        if task.kind == "regression":
+            assert labels == pytest.approx([float(x) for x in split.labels])
+        else:
+            assert labels == [task.label_id(x) for x in split.labels]
+            assert enc.features["label"].names == list(task.label_names)
+
+
+def test_a_pair_task_without_second_texts_is_a_format_error() -> None:
+    from pipeline.data import SentenceSplit
+    from pipeline.data.sentence import to_dataset
+    from pipeline.errors import CorpusFormatError
+
+    split = SentenceSplit("train", ("a", "b"), ("entailment", "not_entailment"))
+    with pytest.raises(CorpusFormatError, match="second text"):
+        to_dataset(get_sentence_task("rte"), split)
+    with pytest.raises(ConfigError, match="unknown label 'maybe'"):
+        to_dataset(get_sentence_task("hedge"), SentenceSplit("train", ("a",), ("maybe",)))
+
+
+# --------------------------------------------------------------------------- DVCLive training curves
+
+
+def _tsv(path: Path) -> list[list[str]]:
+    return [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_training_curves_are_written_by_dvclive_and_reproducible(tiny_base: Path, tmp_path: Path) -> None:
+    """Loss per logged step and dev scores per evaluation, keyed by the global step, with no wall-clock fields:
+    the same seed writes the same bytes (results/train/ is committed and checked by the CI)."""
+    runs = {}
+    for name in ("a", "b"):
+        live = tmp_path / f"curves-{name}"
+        metrics = finetune.run_finetune(tiny_base, tmp_path / name, "hedge",
+                                        finetune.FinetuneParams(**{**FAST, "epochs": 2, "logging_steps": 1}),
+                                        data=load_sentence_task("hedge", CTX), live_dir=live)
+        runs[name] = {p.relative_to(live).as_posix(): p.read_bytes() for p in sorted(live.rglob("*")) if p.is_file()}
+    assert runs["a"] == runs["b"]
+    files = set(runs["a"])
+    assert {"metrics.json", "plots/metrics/loss.tsv", "plots/metrics/learning_rate.tsv",
+            "plots/metrics/eval/accuracy.tsv", "plots/metrics/eval/loss.tsv"} <= files
+    assert not [f for f in files if "runtime" in f or "per_second" in f]  # wall times are left out
+    assert "params.yaml" not in files and "dvc.yaml" not in files
+    loss = _tsv(tmp_path / "curves-a" / "plots" / "metrics" / "loss.tsv")
+    assert loss[0] == ["step", "loss"]  # no timestamp column
+    assert [int(r[0]) for r in loss[1:]] == list(range(1, metrics["steps"] + 1))  # every step logged
+    dev = _tsv(tmp_path / "curves-a" / "plots" / "metrics" / "eval" / "accuracy.tsv")
+    assert [{"step": int(s), "accuracy": float(v)} for s, v in dev[1:]] == metrics["dev_curve"]
+    assert not list(tmp_path.glob(".curves-a*"))  # no temporaries left

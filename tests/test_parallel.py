@@ -15,7 +15,7 @@ import yaml
 
 from pipeline.errors import LingShiftError
 from pipeline.executors import stage_resources
-from pipeline.parallel import log_path, run_pipeline, stage_env
+from pipeline.parallel import log_path, run_pipeline, stage_env, store_producer
 
 # x and y each wait (up to 20 s) for the other's start file: they can only both succeed if they run at once.
 WAIT_FOR = 'touch {me}.started; for i in $(seq 200); do [ -f {other}.started ] && break; sleep 0.1; done; ' \
@@ -139,3 +139,9 @@ def test_stage_resources() -> None:
     assert stage_resources("extract@m-base-pos", cluster_gpus=1) == {"num_gpus": 1, "num_cpus": 1}
     assert stage_resources("finetune@minilm-sentiment-42", cluster_gpus=0) == {"num_cpus": 1}
     assert stage_resources("neurons@m-base-pos", cluster_gpus=4) == {"num_cpus": 1}
+
+
+def test_store_producer_is_the_extraction_a_stage_reads() -> None:
+    assert store_producer(["model@m", "extract@m-base-pos", "prepare@pos"]) == "extract@m-base-pos"
+    assert store_producer(["finetune@m-sst2-42", "prepare@sst2"]) is None
+    assert store_producer([]) is None

@@ -1,6 +1,10 @@
-"""Per-tag precision/recall/F1 (against scikit-learn when installed, else a plain-Python reference)."""
+"""Per-tag precision/recall/F1 and confusion matrices (pipeline.stats.tags computes them with scikit-learn's
+metrics; checked here against a plain-Python count, independent of scikit-learn)."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,17 +26,6 @@ def reference_prf(pred, gold, n_labels):
     return np.array(out)
 
 
-def expected_prf(pred, gold, n_labels):
-    """scikit-learn's scores when it is installed, else the plain reference."""
-    try:
-        from sklearn.metrics import precision_recall_fscore_support
-    except ImportError:
-        return reference_prf(pred, gold, n_labels)
-    p, r, f, s = precision_recall_fscore_support(gold, pred, labels=list(range(n_labels)), average=None,
-                                                 zero_division=0)
-    return np.stack([p, r, f, s], axis=1)
-
-
 def test_matches_reference_per_layer():
     rng = np.random.default_rng(0)
     gold = rng.integers(0, 6, 300)
@@ -42,11 +35,15 @@ def test_matches_reference_per_layer():
     scores = per_tag_scores(pred, gold, n_labels=7)
     assert scores.f1.shape == (3, 7) and scores.support.tolist() == np.bincount(gold, minlength=7).tolist()
     for layer in range(3):
-        ref = expected_prf(pred[layer].tolist(), gold.tolist(), 7)
+        ref = reference_prf(pred[layer].tolist(), gold.tolist(), 7)
         np.testing.assert_allclose(scores.precision[layer], ref[:, 0], atol=1e-12)
         np.testing.assert_allclose(scores.recall[layer], ref[:, 1], atol=1e-12)
         np.testing.assert_allclose(scores.f1[layer], ref[:, 2], atol=1e-12)
         assert scores.predicted[layer].tolist() == np.bincount(pred[layer], minlength=7).tolist()
+        hand = np.zeros((7, 7), dtype=np.int64)
+        for g, p in zip(gold, pred[layer], strict=True):
+            hand[g, p] += 1  # rows: gold tag, columns: predicted tag
+        np.testing.assert_array_equal(scores.confusion[layer], hand)
 
 
 def test_hand_example_and_default_n_labels():
@@ -88,3 +85,30 @@ def test_deltas_and_ranking():
 def test_bad_input(call):
     with pytest.raises(LingShiftError):
         call()
+
+
+# -- integration: the committed per-tag F1 recomputed from the saved seed-0 probes and the real stores ----------
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def committed_layer_files() -> list[Path]:
+    return sorted((ROOT / "results" / "layers").glob("*/*/*.json"))
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("path", committed_layer_files(), ids=lambda p: "/".join(p.with_suffix("").parts[-3:]))
+def test_committed_per_tag_f1_is_what_the_scores_give(path: Path) -> None:
+    """``per_tag`` of every committed layer result equals per_tag() of its saved probe on its store, to the byte
+    of the JSON (the probe stage's rounding), so the scores' implementation cannot move a committed number."""
+    from pipeline.probing.linear import LinearProbe
+    from pipeline.records import LayerResult
+    from pipeline.stages.probe import per_tag
+    from pipeline.store import ActivationStore
+
+    model, variant, task = path.with_suffix("").parts[-3:]
+    store, saved = ROOT / "activations" / model / variant / task, ROOT / "results" / "probes" / model / variant / task
+    if not (store / "meta.json").is_file() or not (saved / "probe.json").is_file():
+        pytest.skip(f"needs {store.relative_to(ROOT)} and {saved.relative_to(ROOT)} (run: make repro)")
+    committed = LayerResult.read(path).per_tag.model_dump(mode="json")
+    recomputed = per_tag(ActivationStore(store), LinearProbe.load(saved, device="cpu"))
+    assert json.dumps(recomputed, sort_keys=True) == json.dumps(committed, sort_keys=True)

@@ -4,14 +4,21 @@
 minus a seeded held-out part (10 %, at most 5,000 examples) is train, that held-out part is dev
 (for early decisions), and the official validation split is test (GLUE's test labels are
 hidden); MNLI has two tests, ``test_matched`` and ``test_mismatched``.
+
+The dataset is pinned to the commit :data:`GLUE_REVISION`. Online, ``datasets`` downloads that commit;
+offline (``HF_HUB_OFFLINE=1`` / ``HF_DATASETS_OFFLINE=1``) it never asks the hub and loads the most
+recently prepared copy from its own Arrow cache (``$HF_DATASETS_CACHE/nyu-mll___glue/<config>/0.0.0/<commit>/``),
+whatever its revision: :func:`hub_glue` therefore checks that the copy it got is the pinned commit.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -21,6 +28,10 @@ from pipeline.data.types import Label, SentenceSplit
 from pipeline.errors import ResourceError
 
 GLUE_DATASET = "nyu-mll/glue"
+#: The pinned commit of ``nyu-mll/glue``: the commit its ``main`` resolved to in a client log of the hub's
+#: redirects (2026-07-15, a public CI log found with the code search of this project's sessions), also the
+#: GLUE_REVISION other public projects pin. Recorded in every GLUE task's provenance (``source``).
+GLUE_REVISION = "bcdcba79d07bc864c1c254ccfcedcce55bcc9a8c"
 
 
 @dataclass(frozen=True)
@@ -105,8 +116,31 @@ def _offline_env() -> bool:
                for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"))
 
 
+def cached_revision(raw: Mapping[str, Any]) -> str | None:
+    """The commit a loaded ``DatasetDict`` was prepared from: the ``<commit>`` folder of its Arrow cache files
+    (``.../<config>/<version>/<commit>/...arrow``); None when it is not a cached hub dataset."""
+    for split in raw.values():
+        for f in getattr(split, "cache_files", None) or []:
+            parts = Path(f["filename"]).parts
+            if len(parts) >= 2 and re.fullmatch(r"[0-9a-f]{40}", parts[-2]):
+                return parts[-2]
+    return None
+
+
+def check_revision(raw: Mapping[str, Any], config: str, revision: str = GLUE_REVISION) -> None:
+    """Raise unless ``raw`` came from commit ``revision`` (offline, ``datasets`` takes whatever it cached last)."""
+    got = cached_revision(raw)
+    if got is not None and got != revision:
+        raise ResourceError(
+            f"GLUE task {config!r}: the datasets cache holds {GLUE_DATASET} at revision {got}, but the profile pins "
+            f"revision {revision} (offline, datasets loads the latest cached copy whatever its revision).",
+            f"With network, load it once at the pinned revision: datasets.load_dataset('{GLUE_DATASET}', "
+            f"'{config}', revision='{revision}'); or remove the other revision's folder from the datasets cache.")
+
+
 def hub_glue(config: str) -> Mapping[str, Any]:
-    """``datasets.load_dataset("nyu-mll/glue", config)``; offline it uses the local datasets cache only.
+    """``datasets.load_dataset("nyu-mll/glue", config, revision=GLUE_REVISION)``; offline it uses the local
+    datasets cache only, and checks that the cached copy is the pinned revision.
 
     Any failure becomes one :class:`ResourceError` sentence naming what is missing.
     """
@@ -123,7 +157,7 @@ def hub_glue(config: str) -> Mapping[str, Any]:
     try:
         if offline:  # fail fast (no retries) and use the local cache if the data is there
             datasets.config.HF_HUB_OFFLINE = hub_constants.HF_HUB_OFFLINE = True
-        return datasets.load_dataset(GLUE_DATASET, config)
+        raw = datasets.load_dataset(GLUE_DATASET, config, revision=GLUE_REVISION)
     except Exception as err:  # noqa: BLE001 - the hub/datasets clients raise many kinds; all mean "not available"
         why = "the Hugging Face hub is unreachable" if offline else "downloading it failed"
         detail = str(err).splitlines()[0][:160] if str(err) else type(err).__name__
@@ -132,3 +166,5 @@ def hub_glue(config: str) -> Mapping[str, Any]:
             f"datasets cache and {why} ({detail}).", offline_hint) from None
     finally:
         datasets.config.HF_HUB_OFFLINE, hub_constants.HF_HUB_OFFLINE = saved
+    check_revision(raw, config)
+    return raw

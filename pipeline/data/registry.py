@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from pipeline.data import corpora
-from pipeline.data.glue import GLUE, GLUE_DATASET, load_glue
+from pipeline.data.glue import GLUE, GLUE_DATASET, GLUE_REVISION, load_glue
 from pipeline.data.sentence import load_hedge, load_sentiment
 from pipeline.data.spec import LoadContext, ProbeTask, SentenceTask, Splits, TaskData
 from pipeline.errors import ConfigError, ResourceError
@@ -62,7 +62,7 @@ def _glue_task(name: str, description: str, **kw: Any) -> SentenceTask:
     kind_kw = kw.pop("kind_kw", None) or _cls()
     return SentenceTask(
         name=name, profile="paper", label_names=tuple(sorted(spec.glue_labels)), pair=len(spec.columns) == 2,
-        description=description, source=f"Hugging Face datasets {GLUE_DATASET} ({spec.config})",
+        description=description, source=f"Hugging Face datasets {GLUE_DATASET}@{GLUE_REVISION} ({spec.config})",
         loader=load_glue, test_splits=tuple(spec.tests), **kind_kw, **kw,
     )
 

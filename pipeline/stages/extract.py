@@ -33,16 +33,19 @@ def extract(params: Params, root: Path, model_name: str, variant: str, task: str
         sentences += [list(x.words) for x in parts[s].sentences]
         labels += [list(x.labels) for x in parts[s].sentences]
         ranges[s] = (start, len(sentences))
-    models.get_model(model_name)
+    models.get_model(model_name, models.registry(params, root))
     device = resolve_device(params.extract.device)
-    tokenizer, enc = models.load(lay.model_dir(model_name, variant), str(device))
+    model_dir = lay.model_dir(model_name, variant)
+    record = models.read_source(model_dir)  # hub revision or user folder + sha256s, for the results' provenance
+    source = {"model_source": record} if record is not None else {}
+    tokenizer, enc = models.load(model_dir, str(device))
     out = lay.activation_dir(model_name, variant, task)
     t0 = time.perf_counter()
     stats = extract_to_store(
         tokenizer, enc, sentences, labels, ranges, out,
         meta={"model": model_name, "variant": variant, "task": task,
               "aggregation": params.extract.aggregation,
-              **stamp(params.extract.model_dump(mode="json"), seed=params.seed)},
+              **stamp(params.extract.model_dump(mode="json"), seed=params.seed, **source)},
         aggregation=params.extract.aggregation, batch_size=params.extract.batch_size,
         max_length=params.extract.max_length,
     )

@@ -22,7 +22,9 @@ def finetune(params: Params, root: Path, model_name: str, task: str, seed: int) 
     ``models/<model>/<task>-seed<seed>`` (the checkpoint name, :func:`pipeline.variants.checkpoint`).
 
     Dev/test scores also go to ``results/finetune/<model>-<task>-seed<seed>.json`` (small, committed; DVC
-    cannot declare a metrics file inside a directory output), the timings to ``results/runs/finetune/``.
+    cannot declare a metrics file inside a directory output), the training curves (DVCLive: loss, learning rate,
+    dev scores when dev is evaluated during training) to ``results/train/<model>-<task>-seed<seed>/`` (committed,
+    reproducible; ``dvc plots show`` draws them), the timings to ``results/runs/finetune/``.
     """
     from pipeline.finetune import run_finetune
 
@@ -34,12 +36,17 @@ def finetune(params: Params, root: Path, model_name: str, task: str, seed: int) 
     name = checkpoint(task, seed)
     out = lay.model_dir(model_name, name)
     metrics = run_finetune(lay.model_dir(model_name, "base"), out, task, params.finetune, cache_dir(params, root),
-                           seed=seed)
+                           seed=seed, live_dir=curves_dir(lay, model_name, name))
     finetune_record(model_name, name, seed, metrics, params).write(lay.results.finetune(model_name, name))
     RunLog.now("finetune", f"{model_name}-{name}", {"stage": metrics["total_seconds"],
                                                     **{k: metrics[k] for k in TIMINGS}},
                **{k: metrics.get(k) for k in HOST_FACTS}).write(lay.results.run_log("finetune", model_name, name))
     return out
+
+
+def curves_dir(lay: Layout, model_name: str, variant: str) -> Path:
+    """The DVCLive folder of ``model_name``'s checkpoint ``variant``: ``results/train/<model>-<variant>/``."""
+    return lay.results.root / "train" / f"{model_name}-{variant}"
 
 
 def finetune_record(model_name: str, variant: str, seed: int, metrics: dict[str, Any],

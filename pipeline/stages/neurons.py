@@ -34,7 +34,8 @@ def neurons(params: Params, root: Path, model_name: str, variant: str, task: str
     result = NeuronResult.model_validate({
         **res, "model": model_name, "variant": variant, "task": task,
         "provenance": Provenance.collect({"neurons": params.neurons.model_dump(mode="json"),
-                                          "probe": params.probe.model_dump(mode="json")}, params.seed),
+                                          "probe": params.probe.provenance()}, params.seed,
+                                         st.meta.get("model_source")),
     })
     out = result.write(lay.neurons(model_name, variant, task))
     seconds = time.perf_counter() - t0

@@ -1,5 +1,9 @@
 """Stage ``probe``: layer-wise probes with seeds, sentence-level bootstrap intervals, the control task, the
-lexical baseline and per-tag F1."""
+lexical baseline and per-tag F1.
+
+``probe.solver`` picks the estimator: ``ours`` (pipeline.probing.solver, the default) or ``sklearn`` (the
+reference LogisticRegression of pipeline.probing.reference, C chosen on dev; deterministic, so one fit serves
+every seed). The neuron analysis keeps our solver either way."""
 
 from __future__ import annotations
 
@@ -28,6 +32,8 @@ log = logging.getLogger(__name__)
 #: What the probe seeds vary: probe weights start at zero (pipeline.probing.solver), so only the order of
 #: the training batches depends on the seed.
 SEEDS_VARY = "batch order (weights start at zero)"
+#: ... and with ``probe.solver: sklearn`` (full-batch L-BFGS from zero: no randomness).
+SEEDS_VARY_SKLEARN = "nothing (sklearn's L-BFGS is deterministic: one fit serves every seed)"
 #: How the lexical baseline breaks ties (claims.yaml P4: the tag seen first in training order).
 LEXICAL_TIES = "first_seen"
 
@@ -47,15 +53,16 @@ def probe(params: Params, root: Path, model_name: str, variant: str, task: str) 
     uncased = store_uncased(st)
     seeds = params.probe.seeds
     config = SolverConfig(**probe_kwargs(params), seed=seeds[0])
+    solver = params.probe.solver
     t0 = time.perf_counter()
-    trained, first = layer_probe(st, config)
-    correct = seed_correct(st, seeds, config, trained)
+    trained, first = layer_probe(st, config, solver)
+    correct = seed_correct(st, seeds, config, trained, solver)
     unc = {"layers": trained.layer_ids, "seeds": [int(s) for s in seeds],
            **accuracy_over_seeds(correct, st.sentence_ids("test"), n_boot=params.probe.n_boot, seed=params.seed),
            "label_names": list(st.label_names)}
     test = st.split_rows("test")
     test_labels = [st.label_names[i] for i in st.labels[test]]
-    control = control_task(st, config, first["test"]["accuracy"], uncased=uncased) \
+    control = control_task(st, config, first["test"]["accuracy"], uncased=uncased, solver=solver) \
         if params.probe.control_task else None
     fit_seconds = first["history"].get("seconds")
     s0, s1 = st.splits["test"]
@@ -69,10 +76,10 @@ def probe(params: Params, root: Path, model_name: str, variant: str, task: str) 
         "test_correct": PackedCorrect.encode(correct),
         "test_words_sha256": words_digest(st.flat_words()[test], test_labels),
         "test_sentence_lengths": np.diff(st.offsets[s0:s1 + 1]).tolist(),
-        "seeds_vary": SEEDS_VARY,
+        "seeds_vary": SEEDS_VARY if solver == "ours" else SEEDS_VARY_SKLEARN,
         "per_tag": per_tag(st, trained),
         "store": {k: st.meta[k] for k in ("n_words", "n_layers", "dim", "aggregation", "splits")},
-        "provenance": Provenance.collect(params.probe.model_dump(mode="json"), params.seed),
+        "provenance": Provenance.collect(params.probe.provenance(), params.seed, st.meta.get("model_source")),
     })
     out = result.write(lay.layer(model_name, variant, task))
     with atomic_dir(lay.probe_dir(model_name, variant, task)) as tmp:
@@ -86,51 +93,67 @@ def probe(params: Params, root: Path, model_name: str, variant: str, task: str) 
     return out
 
 
-def layer_probe(st: ActivationStore, config: SolverConfig) -> tuple[LinearProbe, dict[str, Any]]:
+def fit_layers(X: Any, y: Any, X_dev: Any, y_dev: Any, config: SolverConfig, label_names: Any,
+               solver: str = "ours") -> tuple[LinearProbe, dict[str, Any], dict[str, Any]]:
+    """One probe per layer of ``X: float [words, layers, dim]`` with ``solver`` (``ours``: ``config``;
+    ``sklearn``: the reference's defaults), the epoch (or ``C``) chosen on dev.
+
+    Returns the probe, its settings and its history (JSON-friendly, with ``seconds``)."""
+    from pipeline.probing.views import PerLayer
+
+    if solver == "sklearn":
+        from pipeline.probing.reference import fit_probe
+
+        probe, history = fit_probe(X, y, X_dev, y_dev, label_names=label_names)
+        assert probe.training is not None
+        return probe, {**probe.training["params"], **PerLayer().to_json()}, history
+    from pipeline.probing.solver import fit
+
+    view = PerLayer()
+    probe, hist = fit(X, y, X_dev, y_dev, view=view, config=config, label_names=label_names)
+    return probe, {**config.to_dict(), **view.to_json()}, hist.to_dict()
+
+
+def layer_probe(st: ActivationStore, config: SolverConfig, solver: str = "ours") -> tuple[LinearProbe, dict[str, Any]]:
     """Probes of every layer of store ``st``: trained on train, epochs selected on dev, scored on dev and test.
 
     Returns the probe and a JSON-friendly record (settings, label names, dev and test evaluation, history).
     """
-    from pipeline.probing.solver import fit
-    from pipeline.probing.views import PerLayer
-
-    view = PerLayer()
-    probe, history = fit(*st.split("train"), *st.split("dev"), view=view, config=config, label_names=st.label_names)
+    probe, settings, history = fit_layers(*st.split("train"), *st.split("dev"), config, st.label_names, solver)
     res = {
-        "params": {**config.to_dict(), **view.to_json()},
+        "params": settings,
         "label_names": list(st.label_names),
         "train_label_names": probe.label_names,
         "dev": probe.evaluate(*st.split("dev")),
         "test": probe.evaluate(*st.split("test")),
-        "history": history.to_dict(),
-        "standardized": config.standardize,
+        "history": {k: history[k] for k in ("dev_accuracy", "train_loss", "best_epoch", "seconds", "resident",
+                                            "n_train")},
+        "standardized": config.standardize if solver == "ours" else bool(settings["standardize"]),
     }
     return probe, res
 
 
 def seed_correct(st: ActivationStore, seeds: list[int], config: SolverConfig,
-                 trained: LinearProbe | None = None) -> np.ndarray:
+                 trained: LinearProbe | None = None, solver: str = "ours") -> np.ndarray:
     """Test correctness ``bool [seeds, layers, words]`` of layer probes trained with each of ``seeds``.
 
     ``trained``: a probe already fitted on ``st`` with ``config`` (its seed included); it stands in for
-    that seed instead of being trained again.
+    that seed instead of being trained again (with ``solver="sklearn"``, which has no seed: for every seed).
     """
-    from pipeline.probing.solver import fit
-
     X_test, y_test = st.split("test")
     out = []
     for seed in seeds:
-        if trained is not None and config.seed == int(seed):
+        if trained is not None and (config.seed == int(seed) or solver == "sklearn"):
             probe = trained
         else:
-            probe, _ = fit(*st.split("train"), *st.split("dev"), config=replace(config, seed=int(seed)),
-                           label_names=st.label_names)
+            probe, _, _ = fit_layers(*st.split("train"), *st.split("dev"), replace(config, seed=int(seed)),
+                                     st.label_names, solver)
         out.append(probe.correct(X_test, y_test))
     return np.stack(out)
 
 
 def control_task(st: ActivationStore, config: SolverConfig, task_accuracy: list[float],
-                 uncased: bool = False) -> dict[str, Any]:
+                 uncased: bool = False, solver: str = "ours") -> dict[str, Any]:
     """Layer probes on the control task of store ``st`` (seed ``config.seed``) and their selectivity per layer.
 
     The control labels use the training split's label distribution; ``config`` should be the task probe's
@@ -139,8 +162,6 @@ def control_task(st: ActivationStore, config: SolverConfig, task_accuracy: list[
     ``the`` are one type with one control label. JSON-friendly.
     """
     from pipeline.probing.control import control_labels, label_distribution, selectivity
-    from pipeline.probing.solver import fit
-    from pipeline.probing.views import PerLayer
     from pipeline.stats.lexical import normalise_word
 
     words = st.flat_words()
@@ -148,8 +169,7 @@ def control_task(st: ActivationStore, config: SolverConfig, task_accuracy: list[
     dist = label_distribution(st.split("train")[1], len(st.label_names))
     ctrl = control_labels(types, dist, seed=config.seed)
     data = {s: (st.split(s)[0], ctrl[st.split_rows(s)]) for s in ("train", "dev", "test")}
-    view = PerLayer()
-    probe, _ = fit(*data["train"], *data["dev"], view=view, config=config, label_names=st.label_names)
+    probe, settings, _ = fit_layers(*data["train"], *data["dev"], config, st.label_names, solver)
     control_test = probe.evaluate(*data["test"])
     return {
         "layers": control_test["layers"],
@@ -159,7 +179,7 @@ def control_task(st: ActivationStore, config: SolverConfig, task_accuracy: list[
         "control": {"seed": config.seed, "word_types": "uncased" if uncased else "cased", "n_types": len(set(types)),
                     "distribution": dist.tolist()},
         "label_names": list(st.label_names),
-        "params": {**config.to_dict(), **view.to_json()},
+        "params": settings,
     }
 
 

@@ -1,8 +1,8 @@
 """Per-tag precision, recall and F1 of probe predictions, and which tags lose most after fine-tuning.
 
-Conventions follow scikit-learn's ``precision_recall_fscore_support(average=None, zero_division=0)``:
-a tag never predicted has precision 0, a tag absent from gold has recall 0, and F1 is 0 where
-precision + recall is 0.
+The scores are scikit-learn's: ``precision_recall_fscore_support(average=None, zero_division=0)`` (a tag
+never predicted has precision 0, a tag absent from gold has recall 0, and F1 is 0 where precision + recall
+is 0) and ``confusion_matrix`` over every label id, per row of predictions (e.g. per layer).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from pipeline.errors import LingShiftError
 
@@ -23,13 +24,15 @@ class TagInputError(LingShiftError, ValueError):
 @dataclass(frozen=True)
 class TagScores:
     """Per-tag scores: ``precision``, ``recall``, ``f1`` ``float [..., labels]``; ``support`` ``int [labels]``
-    (gold count per tag); ``predicted`` ``int [..., labels]`` (predicted count per tag)."""
+    (gold count per tag); ``predicted`` ``int [..., labels]`` (predicted count per tag); ``confusion``
+    ``int [..., labels, labels]`` (gold tag by predicted tag)."""
 
     precision: np.ndarray
     recall: np.ndarray
     f1: np.ndarray
     support: np.ndarray
     predicted: np.ndarray
+    confusion: np.ndarray
 
 
 def _ids(a: Any, name: str, n_labels: int | None) -> np.ndarray:
@@ -52,21 +55,16 @@ def per_tag_scores(predicted: Any, gold: Any, n_labels: int | None = None) -> Ta
         raise TagInputError(f"predicted has shape {p.shape} and gold {g.shape}; expected predicted [..., words] "
                             "and gold [words] with at least one word.")
     n = int(n_labels) if n_labels is not None else int(max(g.max(), p.max())) + 1
-    lead = p.shape[:-1]
+    lead, labels = p.shape[:-1], np.arange(n)
     flat = p.reshape(-1, g.shape[0])
-    rows = flat.shape[0]
-    offsets = (np.arange(rows, dtype=np.int64) * n)[:, None]
-    pred_count = np.bincount((flat + offsets).ravel(), minlength=rows * n).reshape(rows, n)
-    hit = flat == g[None, :]
-    tp = np.bincount((flat + offsets)[hit], minlength=rows * n).reshape(rows, n)
-    support = np.bincount(g, minlength=n)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        precision = np.where(pred_count > 0, tp / pred_count, 0.0)
-        recall = np.where(support > 0, tp / support, 0.0)
-        denom = precision + recall
-        f1 = np.where(denom > 0, 2 * precision * recall / denom, 0.0)
-    return TagScores(precision.reshape(*lead, n), recall.reshape(*lead, n), f1.reshape(*lead, n), support,
-                     pred_count.reshape(*lead, n))
+    prf = np.zeros((3, flat.shape[0], n))
+    confusion = np.zeros((flat.shape[0], n, n), dtype=np.int64)
+    for i, row in enumerate(flat):
+        prf[:, i] = precision_recall_fscore_support(g, row, labels=labels, average=None, zero_division=0)[:3]
+        confusion[i] = confusion_matrix(g, row, labels=labels)
+    precision, recall, f1 = (x.reshape(*lead, n) for x in prf)
+    return TagScores(precision, recall, f1, np.bincount(g, minlength=n), confusion.sum(axis=1).reshape(*lead, n),
+                     confusion.reshape(*lead, n, n))
 
 
 def f1_deltas(base_predicted: Any, finetuned_predicted: Any, gold: Any, n_labels: int) -> np.ndarray:

@@ -1,0 +1,103 @@
+"""The CI ratio gate: fail when a benchmark's same-run ratio worsens beyond a tolerance against the baseline.
+
+pytest-benchmark's ``--benchmark-compare-fail`` compares absolute times, which move with the machine and its
+load. Every benchmark here also records ratios measured in the same run (``extra_info["ratio_*"]``, each
+oriented so that higher is better for LingShift: ours' speed as a share of the bare forward's, NeuroX's time over
+ours, ...). This compares those against the committed baseline (benchmarks/baseline/) and fails when one fell
+below ``baseline * (1 - tolerance)``. A benchmark missing from the current run (skipped: no NeuroX, no
+fine-tuned weights) is listed, not failed. Usage::
+
+    python benchmarks/check_ratios.py benchmarks/baseline/Linux-CPython-3.11-64bit/0001_baseline.json \\
+        current.json --tolerance 0.5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pipeline.errors import LingShiftError  # noqa: E402
+
+#: Default tolerance: a ratio may fall to half its baseline before the gate fails. Wide on purpose: ratios from
+#: interleaved rounds cancel most of a shared machine's load, not all of it.
+DEFAULT_TOLERANCE = 0.5
+
+
+@dataclass(frozen=True)
+class RatioCheck:
+    """One ratio of one benchmark: its baseline and current value (``None``: the benchmark did not run)."""
+
+    benchmark: str
+    key: str
+    baseline: float
+    current: float | None
+    tolerance: float
+
+    @property
+    def floor(self) -> float:
+        return self.baseline * (1 - self.tolerance)
+
+    @property
+    def failed(self) -> bool:
+        return self.current is not None and self.current < self.floor
+
+
+def ratios(path: Path) -> dict[str, dict[str, float]]:
+    """``{benchmark fullname: {ratio key: value}}`` from a pytest-benchmark JSON file (saved or --benchmark-json)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        benches = data["benchmarks"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise LingShiftError(f"{path}: not a readable pytest-benchmark JSON file ({err})",
+                             "Pass a file written by pytest --benchmark-json or --benchmark-save.") from err
+    return {b["fullname"]: {k: float(v) for k, v in (b.get("extra_info") or {}).items() if k.startswith("ratio_")}
+            for b in benches}
+
+
+def compare(baseline: dict[str, dict[str, float]], current: dict[str, dict[str, float]],
+            tolerance: float) -> list[RatioCheck]:
+    """One :class:`RatioCheck` per ratio in ``baseline`` (benchmark names without their directory prefix match)."""
+    if not 0 <= tolerance < 1:
+        raise LingShiftError(f"tolerance {tolerance}: must be in [0, 1)", "Pass e.g. --tolerance 0.5 (50%).")
+    by_tail = {name.rsplit("/", 1)[-1]: r for name, r in current.items()}
+    out = []
+    for name, base in sorted(baseline.items()):
+        cur = current.get(name, by_tail.get(name.rsplit("/", 1)[-1]))
+        out.extend(RatioCheck(name, key, value, None if cur is None else cur.get(key), tolerance)
+                   for key, value in sorted(base.items()))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("baseline", type=Path, help="the committed baseline (benchmarks/baseline/...)")
+    ap.add_argument("current", type=Path, help="this run's --benchmark-json")
+    ap.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
+                    help=f"allowed relative fall of each ratio (default {DEFAULT_TOLERANCE})")
+    args = ap.parse_args(argv)
+    try:
+        checks = compare(ratios(args.baseline), ratios(args.current), args.tolerance)
+    except LingShiftError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if not checks:
+        print(f"error: {args.baseline} records no ratio_* values; nothing to gate", file=sys.stderr)
+        return 2
+    for c in checks:
+        status = "skipped (not run)" if c.current is None else ("FAIL" if c.failed else "ok")
+        cur = "-" if c.current is None else f"{c.current:.3f}"
+        print(f"{status:18} {c.benchmark} {c.key}: {cur} (baseline {c.baseline:.3f}, floor {c.floor:.3f})")
+    failed = [c for c in checks if c.failed]
+    ran = [c for c in checks if c.current is not None]
+    print(f"{len(ran)} ratios checked, {len(failed)} below baseline x (1 - {args.tolerance:g}), "
+          f"{len(checks) - len(ran)} not run")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
