@@ -107,8 +107,10 @@ class FinetuneParams(_Strict):
     max_train_examples: Optional[int] = Field(2000, ge=1, description="seeded cap on train examples (null: all)")
     warmup_ratio: float = Field(0.0, ge=0, lt=1)
     weight_decay: float = Field(0.0, ge=0)
-    eval_strategy: Literal["epoch", "steps", "no"] = Field("no", description="dev evaluation during training")
-    eval_steps: Optional[int] = Field(None, ge=1, description="with eval_strategy: steps")
+    eval_strategy: Literal["epoch", "steps", "no"] = Field(
+        "steps", description="dev evaluation during training (the dev curves; the trained weights are the same)")
+    eval_steps: Optional[float] = Field(0.25, gt=0, description="with eval_strategy steps: steps between dev "
+                                                                "evaluations (<1: fraction of all steps)")
     early_stopping_patience: Optional[int] = Field(None, ge=1, description="stop after N dev evals without gain")
     keep_best: bool = Field(False, description="end with the best dev state rather than the last")
     group_by_length: bool = Field(True, description="batch examples of similar length (faster on CPU)")

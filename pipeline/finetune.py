@@ -215,6 +215,29 @@ def _training_curves(live_dir: Path) -> Any:
     return TrainingCurves(live=live)
 
 
+def _trainer_class() -> type:
+    """The Hugging Face ``Trainer`` with one change: a dev evaluation during training leaves the global random
+    generators (``random``, NumPy, torch) as it found them. Iterating a DataLoader draws its base seed from
+    torch's global generator, so without this, turning on dev curves (``eval_strategy``) would shift every later
+    dropout mask and change the trained weights; with it, the weights are the same bit for bit either way."""
+    import random
+
+    import torch
+    from transformers import Trainer
+
+    class DevNeutralTrainer(Trainer):
+        def evaluate(self, *args: Any, **kwargs: Any) -> dict[str, float]:
+            saved = random.getstate(), np.random.get_state(), torch.random.get_rng_state()
+            try:
+                return super().evaluate(*args, **kwargs)
+            finally:
+                random.setstate(saved[0])
+                np.random.set_state(saved[1])
+                torch.random.set_rng_state(saved[2])
+
+    return DevNeutralTrainer
+
+
 def _device_settings(params: FinetuneParams) -> dict[str, Any]:
     """TrainingArguments for the device: CPU/CUDA, mixed precision, TF32, determinism."""
     import torch
@@ -344,7 +367,7 @@ def run_finetune(
     curves there (:func:`_training_curves`).
     """
     import torch
-    from transformers import DataCollatorWithPadding, ProgressCallback, Trainer, TrainingArguments
+    from transformers import DataCollatorWithPadding, ProgressCallback, TrainingArguments
 
     t_start = time.perf_counter()
     params = params or FinetuneParams()
@@ -391,7 +414,7 @@ def run_finetune(
                 eval_strategy=params.eval_strategy, eval_steps=params.eval_steps, logging_strategy="steps",
                 logging_steps=params.logging_steps, dataloader_num_workers=0,
                 train_sampling_strategy="group_by_length" if params.group_by_length else "random", **device)
-            trainer = Trainer(
+            trainer = _trainer_class()(
                 model=model, args=args, train_dataset=encoded["train"],
                 eval_dataset=encoded["dev"] if params.eval_strategy != "no" else None,
                 data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=None if device["use_cpu"] else 8),
@@ -431,7 +454,7 @@ def run_finetune(
     model.eval()
     metrics: dict[str, Any] = {
         "task": task.name, "seed": seed, "base": _display_path(base_dir), "kind": task.kind,
-        "main_metric": task.main_metric, **results,
+        "task_source": {k: str(v) for k, v in data.provenance.items()}, "main_metric": task.main_metric, **results,
         "majority_baseline": baselines if task.kind == "classification" else None,
         "examples": {"train": len(train_split), **{n: len(encoded[n]) for n in task.eval_splits}},
         "steps": global_step, "epochs_run": round(epochs_run, 4), "train_loss": float(train_out.training_loss),

@@ -27,7 +27,6 @@ every file copied, which the extract stage stamps into its store's metadata.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Mapping
@@ -223,14 +222,6 @@ def read_source(path: Path) -> dict[str, Any] | None:
     return json.loads(f.read_text(encoding="utf-8")) if f.is_file() else None
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def check_checkpoint(src: Path, what: str | None = None) -> str:
     """The family of checkpoint folder ``src`` if it has everything LingShift needs (config.json of a supported
     ``model_type``, model.safetensors, a fast tokenizer's tokenizer.json); else an error naming what is missing."""
@@ -269,7 +260,7 @@ def copy_checkpoint(src: Path, dest: Path, record: dict[str, Any], what: str | N
     :data:`SOURCE_FILE` = ``record`` + the family + each file's sha256; return that record."""
     family = check_checkpoint(src, what)
     files = [f for f in MODEL_FILES if (Path(src) / f).is_file()]
-    rec = {**record, "family": family, "files": {f: _sha256(Path(src) / f) for f in files}}
+    rec = {**record, "family": family, "files": {f: resources.sha256_file(Path(src) / f) for f in files}}
     with atomic_dir(dest) as tmp:
         for f in files:
             (tmp / f).write_bytes((Path(src) / f).read_bytes())

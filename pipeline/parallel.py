@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
@@ -110,6 +111,45 @@ def store_producer(upstream: Sequence[str]) -> str | None:
     return next((u for u in sorted(upstream) if u.split("@", 1)[0] in STORE_STAGES), None)
 
 
+#: Seconds between two writes of ``dvc.lock`` during a run (:class:`_LockWriter`).
+LOCK_INTERVAL = 30.0
+
+
+class _LockWriter:
+    """Records finished stages in ``dvc.lock`` in batches: at most once every ``interval`` seconds, and at the end.
+
+    DVC rewrites the whole lock file for every stage it records (read, merge, dump with ruamel.yaml), which costs
+    about a second for the offline profile's 52 stages and grows with the file: for the paper-mini rehearsal's 278
+    stages it was the driver's largest cost, time in which no new stage could start. Batching writes the same
+    file, since each stage's entry is computed when the stage finishes. An interrupted run writes what finished
+    (``flush`` in a ``finally``); a killed one loses at most ``interval`` seconds of records, and the next run
+    restores those stages from DVC's run cache or runs them again."""
+
+    def __init__(self, interval: float = LOCK_INTERVAL) -> None:
+        self.interval = interval
+        self.pending: list[Any] = []
+        self.last = time.monotonic()
+
+    def add(self, stage: Any) -> None:
+        """Record ``stage`` (saved and committed) at the next write; write now if the interval has passed."""
+        self.pending.append(stage)
+        self.flush_due()
+
+    def flush_due(self) -> None:
+        if self.pending and time.monotonic() - self.last >= self.interval:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write every pending stage into its ``dvc.lock``, one read-modify-write per file."""
+        by_file: dict[str, list[Any]] = {}
+        for stage in self.pending:
+            by_file.setdefault(stage.dvcfile.path, []).append(stage)
+        for stages in by_file.values():
+            stages[0].dvcfile.dump_stages(stages, update_pipeline=False)
+        self.pending.clear()
+        self.last = time.monotonic()
+
+
 def _tail(path: Path, n: int = 15) -> str:
     try:
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
@@ -158,17 +198,24 @@ def run_pipeline(root: Path | str, jobs: int | None = None, targets: Sequence[st
 def _run(repo: Any, root: Path, pool: Executor | None, targets: Sequence[str], force: bool, dry: bool,
          say: Callable[[str], None]) -> Outcome:
     """:func:`run_pipeline` on an open DVC ``repo`` with the executor ``pool`` (None when ``dry``)."""
+    from dvc.exceptions import DvcException
     from dvc.repo import lock_repo
     from dvc.repo.reproduce import get_active_graph, plan_repro
-    from dvc.stage.cache import RunCacheNotFoundError
-    from dvc.stage.run import prepare_kwargs
 
     out = Outcome()
     with contextlib.chdir(root), lock_repo(repo):  # DVC resolves stage paths against the working directory
         graph = get_active_graph(repo.index.graph)
         wanted = None
         if targets:
-            wanted = [s for t in targets for s in repo.stage.collect(t)]
+            wanted = []
+            for t in targets:
+                try:
+                    wanted += repo.stage.collect(t)
+                except DvcException as err:  # StageNotFound, a file that is no dvc.yaml, ...
+                    raise LingShiftError(f"no stage {t!r} in dvc.yaml ({err})",
+                                         "List the stages with `dvc stage list` (a matrix or foreach stage's "
+                                         "items as NAME@ITEM, e.g. finetune@minilm-sentiment-seed42), or run "
+                                         "without targets to reproduce them all.") from None
         order = [s for s in plan_repro(graph, wanted) if s.cmd]  # dependencies first
         position = {s: i for i, s in enumerate(order)}
         needs = {s: {u for u in graph.successors(s) if u in position} for s in order}  # edges: stage -> its deps
@@ -180,82 +227,99 @@ def _run(repo: Any, root: Path, pool: Executor | None, targets: Sequence[str], f
         env = stage_env(jobs) if isinstance(pool, LocalExecutor) else stage_env(1, 1)  # Ray: 1 CPU per task
         say(f"{len(order)} stages, at most {jobs} at once with {env['OMP_NUM_THREADS']} thread(s) each; logs in "
             f"{log_path(root, 'x').parent.relative_to(root)}/")
-        done: set[Any] = set()
-        blocked: dict[Any, str] = {}
-        running: dict[Future, tuple[Any, Path]] = {}
-        pending = list(order)
-        while pending or running:
-            for s in list(pending):
-                if len(running) >= jobs:
-                    break
-                bad = next((u for u in needs[s] if u in blocked or u.addressing in out.failed), None)
-                if bad is not None:
-                    pending.remove(s)
-                    blocked[s] = bad.addressing if bad.addressing in out.failed else blocked[bad]
-                    out.not_run[s.addressing] = blocked[s]
-                    say(f"skip {s.addressing}: it depends on {blocked[s]}, which failed")
-                    continue
-                if not needs[s] <= done:
-                    continue
+        lock = _LockWriter()
+        try:
+            _schedule(order, needs, pool, env, root, force, lock, out, say)
+        finally:  # also on an interrupt: what finished is recorded
+            lock.flush()
+    return out
+
+
+def _schedule(order: list[Any], needs: dict[Any, set[Any]], pool: Executor, env: dict[str, str], root: Path,
+              force: bool, lock: _LockWriter, out: Outcome, say: Callable[[str], None]) -> None:
+    """Start each stage of ``order`` once its dependencies ``needs`` are done, at most ``pool.slots`` at once;
+    DVC's checks before and bookkeeping after each command run here, serially (records go to ``lock``)."""
+    from dvc.stage.cache import RunCacheNotFoundError
+    from dvc.stage.run import prepare_kwargs
+
+    jobs = pool.slots
+    done: set[Any] = set()
+    blocked: dict[Any, str] = {}
+    running: dict[Future, tuple[Any, Path]] = {}
+    pending = list(order)
+    while pending or running:
+        for s in list(pending):
+            if len(running) >= jobs:
+                break
+            bad = next((u for u in needs[s] if u in blocked or u.addressing in out.failed), None)
+            if bad is not None:
                 pending.remove(s)
-                upstream = list(needs[s])
-                if not force and not s.changed(upstream=upstream):
+                blocked[s] = bad.addressing if bad.addressing in out.failed else blocked[bad]
+                out.not_run[s.addressing] = blocked[s]
+                say(f"skip {s.addressing}: it depends on {blocked[s]}, which failed")
+                continue
+            if not needs[s] <= done:
+                continue
+            pending.remove(s)
+            upstream = list(needs[s])
+            if not force and not s.changed(upstream=upstream):
+                out.skipped.append(s.addressing)
+                done.add(s)
+                continue
+            if not force:
+                try:
+                    s.repo.stage_cache.restore(s)
+                    s.save()
+                    s.commit()
+                    lock.add(s)
                     out.skipped.append(s.addressing)
                     done.add(s)
+                    say(f"restored {s.addressing} from DVC's run cache")
                     continue
-                if not force:
-                    try:
-                        s.repo.stage_cache.restore(s)
-                        s.save()
-                        s.commit()
-                        s.dump(update_pipeline=False)
-                        out.skipped.append(s.addressing)
-                        done.add(s)
-                        say(f"restored {s.addressing} from DVC's run cache")
-                        continue
-                    except RunCacheNotFoundError:
-                        pass
-                s.remove_outs(ignore_remove=False, force=False)
-                s.save_deps()
-                kwargs = prepare_kwargs(s, run_env=env)
-                path = log_path(root, s.addressing)
-                cmds = s.cmd if isinstance(s.cmd, list) else [s.cmd]
-                producer = store_producer([u.addressing for u in needs[s]])
-                near = out.nodes.get(producer, "") if producer else ""
-                say(f"start {s.addressing} ({len(done) + len(out.failed) + len(blocked)} of {len(order)} "
-                    f"settled, {len(running) + 1} running)" + (f" near {producer} on node {near}" if near else ""))
-                running[pool.submit(s.addressing, " && ".join(cmds), kwargs, path, near=near)] = (s, path)
-            if not running:
-                if pending:  # nothing can start: a cycle would have been refused by DVC already
-                    raise RunError(f"cannot schedule {[s.addressing for s in pending]}")
-                break
-            finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
-            for fut in finished:
-                s, path = running.pop(fut)
-                try:
-                    code, seconds, node = fut.result()
-                except Exception as err:  # noqa: BLE001 - e.g. a Ray worker lost more often than retried
-                    code, seconds, node = StageResult(-1, 0.0, "")
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    path.write_text(f"the command did not complete: {type(err).__name__}: {err}\n",
-                                    encoding="utf-8")
-                if node:
-                    out.nodes[s.addressing] = node
-                if code != 0:
-                    s.remove_outs(ignore_remove=False, force=False)  # whatever the command left is not an output
-                    out.failed[s.addressing] = f"exit {code}; last lines of {path.relative_to(root)}:\n" \
-                                               f"{_tail(path)}"
-                    say(f"FAILED {s.addressing} (exit {code}, {seconds:.1f} s); log: {path.relative_to(root)}")
-                    continue
-                # as Stage.run after its command: the run cache only when every output is cached
-                no_cache_outs = any(not o.use_cache for o in s.outs if not (o.is_metric or o.is_plot))
-                s.save(run_cache=not no_cache_outs)
-                s.commit()
-                s.dump(update_pipeline=False)
-                out.ran[s.addressing] = seconds
-                done.add(s)
-                say(f"done {s.addressing} in {seconds:.1f} s" + (f" on node {node}" if node else ""))
-    return out
+                except RunCacheNotFoundError:
+                    pass
+            s.remove_outs(ignore_remove=False, force=False)
+            s.save_deps()
+            kwargs = prepare_kwargs(s, run_env=env)
+            path = log_path(root, s.addressing)
+            cmds = s.cmd if isinstance(s.cmd, list) else [s.cmd]
+            producer = store_producer([u.addressing for u in needs[s]])
+            near = out.nodes.get(producer, "") if producer else ""
+            say(f"start {s.addressing} ({len(done) + len(out.failed) + len(blocked)} of {len(order)} "
+                f"settled, {len(running) + 1} running)" + (f" near {producer} on node {near}" if near else ""))
+            running[pool.submit(s.addressing, " && ".join(cmds), kwargs, path, near=near)] = (s, path)
+        if not running:
+            if pending:  # nothing can start: a cycle would have been refused by DVC already
+                raise RunError(f"cannot schedule {[s.addressing for s in pending]}")
+            break
+        # a timeout, so that finished stages are recorded on time while a long one runs
+        finished, _ = wait(list(running), timeout=lock.interval, return_when=FIRST_COMPLETED)
+        lock.flush_due()
+        for fut in finished:
+            s, path = running.pop(fut)
+            try:
+                code, seconds, node = fut.result()
+            except Exception as err:  # noqa: BLE001 - e.g. a Ray worker lost more often than retried
+                code, seconds, node = StageResult(-1, 0.0, "")
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(f"the command did not complete: {type(err).__name__}: {err}\n",
+                                encoding="utf-8")
+            if node:
+                out.nodes[s.addressing] = node
+            if code != 0:
+                s.remove_outs(ignore_remove=False, force=False)  # whatever the command left is not an output
+                out.failed[s.addressing] = f"exit {code}; last lines of {path.relative_to(root)}:\n" \
+                                           f"{_tail(path)}"
+                say(f"FAILED {s.addressing} (exit {code}, {seconds:.1f} s); log: {path.relative_to(root)}")
+                continue
+            # as Stage.run after its command: the run cache only when every output is cached
+            no_cache_outs = any(not o.use_cache for o in s.outs if not (o.is_metric or o.is_plot))
+            s.save(run_cache=not no_cache_outs)
+            s.commit()
+            lock.add(s)
+            out.ran[s.addressing] = seconds
+            done.add(s)
+            say(f"done {s.addressing} in {seconds:.1f} s" + (f" on node {node}" if node else ""))
 
 
 __all__ = ["Outcome", "RunError", "STORE_STAGES", "THREAD_VARS", "default_jobs", "log_path", "run_pipeline",

@@ -31,15 +31,30 @@ def library_versions() -> dict[str, str]:
     return out
 
 
-def cpu_model() -> str:
-    """The CPU's model name (``/proc/cpuinfo`` on Linux, else ``platform.processor()``), for benchmark records."""
+#: CPU flags that change which kernels torch runs, and so the last bits of results: bfloat16 autocast is on
+#: (``finetune.mixed_precision: auto``) only where the CPU has native bfloat16.
+NUMERIC_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")
+
+
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU, precisely enough to tell whether two machines compute the same bits: its model name, family and
+    model numbers, and :data:`NUMERIC_FLAGS` it has, e.g. ``AMD EPYC (family 25 model 17; avx2 fma avx512f
+    avx512_bf16)`` (``/proc/cpuinfo`` on Linux, else ``platform.processor()``). Hypervisors often show every
+    generation as ``AMD EPYC``; a Zen 3 without AVX-512 and a Zen 4 with bfloat16 then differ only here."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        fields: dict[str, str] = {}
+        for line in cpuinfo.read_text().splitlines():
+            if not line.strip():
+                break  # the first processor is enough
+            key, _, value = line.partition(":")
+            fields[key.strip()] = value.strip()
     except OSError:
-        pass
-    return platform.processor()
+        fields = {}
+    if "model name" not in fields:
+        return platform.processor()
+    flags = set(fields.get("flags", "").split())
+    have = " ".join(f for f in NUMERIC_FLAGS if f in flags) or "none of " + " ".join(NUMERIC_FLAGS)
+    return f"{fields['model name']} (family {fields.get('cpu family', '?')} model {fields.get('model', '?')}; {have})"
 
 
 def host_facts() -> dict[str, Any]:

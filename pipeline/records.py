@@ -124,12 +124,16 @@ class Provenance(_Part):
     #: hub id and pinned revision, or a user's folder, with a sha256 per file); left out of the JSON when unknown
     #: (the packaged models, fine-tuned checkpoints)
     model_source: Optional[dict[str, Any]] = None
+    #: where the training data came from (a fine-tuning run's task: the package and file, or the Hugging Face
+    #: dataset at its pinned revision, and the split seed); left out of the JSON for results of other stages
+    data_source: Optional[dict[str, str]] = None
 
     @model_serializer(mode="wrap")
     def _omit_unknown_source(self, handler: Any) -> dict[str, Any]:
         out = handler(self)
-        if out.get("model_source") is None:
-            out.pop("model_source", None)
+        for key in ("model_source", "data_source"):
+            if out.get(key) is None:
+                out.pop(key, None)
         return out
 
     @field_validator("versions")
@@ -141,12 +145,15 @@ class Provenance(_Part):
         return v
 
     @classmethod
-    def collect(cls, config: dict[str, Any], seed: int, model_source: dict[str, Any] | None = None) -> Provenance:
-        """This process's provenance for ``config`` (a params section, JSON-dumped), ``seed`` and the weights'
-        ``model_source`` (the ``model_source`` of an activation store's metadata, if any)."""
+    def collect(cls, config: dict[str, Any], seed: int, model_source: dict[str, Any] | None = None,
+                data_source: dict[str, str] | None = None) -> Provenance:
+        """This process's provenance for ``config`` (a params section, JSON-dumped), ``seed``, the weights'
+        ``model_source`` (the ``model_source`` of an activation store's metadata, if any) and the training data's
+        ``data_source`` (a fine-tuning run's task provenance)."""
         from pipeline.provenance import library_versions
 
-        return cls(config=config, seed=seed, versions=library_versions(), model_source=model_source)
+        return cls(config=config, seed=seed, versions=library_versions(), model_source=model_source,
+                   data_source=data_source)
 
 
 class SplitScores(_Part):

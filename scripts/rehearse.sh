@@ -6,6 +6,7 @@
 #      clients pointed at the stand-ins and offline (HF_HOME, HF_HUB_OFFLINE=1, HF_DATASETS_OFFLINE=1), the
 #      corpora in its (ignored) corpora/ folder, which paths.corpora names;
 #   3. checks: the report is labelled a rehearsal, claims.json evaluates all five claims (none NOT_APPLICABLE),
+#      every fine-tuning result's provenance names the pinned GLUE revision,
 #      `dvc status` is clean; then `python -m pipeline profile offline` puts params.yaml back byte for byte
 #      and the run changed nothing outside results/ and dvc.lock (what any profile's run rewrites).
 # PYTHON: the interpreter of the project's environment (default: .venv/bin/python); KEEP=1 keeps the temp dir.
@@ -51,6 +52,16 @@ for cid in ("C1", "C2", "C3", "C4", "C5"):
     print(f"{cid}: {verdicts.get(cid, 'MISSING')} (rehearsal: not a finding)")
     if verdicts.get(cid) in (None, "NOT_APPLICABLE"):
         problems.append(f"{cid} was not evaluated ({verdicts.get(cid, 'missing')})")
+from pathlib import Path
+from pipeline.data.glue import GLUE_REVISION
+runs = sorted(Path("results/finetune").glob("*.json"))
+for path in runs:  # every fine-tuning result names the GLUE commit it trained on
+    source = json.load(open(path, encoding="utf-8"))["provenance"].get("data_source", {}).get("source", "")
+    if f"nyu-mll/glue@{GLUE_REVISION}" not in source:
+        problems.append(f"{path}: provenance.data_source.source {source!r} does not name GLUE@{GLUE_REVISION}")
+print(f"{len(runs)} fine-tuning results name nyu-mll/glue@{GLUE_REVISION}")
+if not runs:
+    problems.append("no fine-tuning results in results/finetune")
 sys.exit("\n".join(problems) or None)
 PY
 

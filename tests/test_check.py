@@ -126,6 +126,17 @@ def test_baseline_from_another_cpu_is_noted(run: tuple[Path, Path]) -> None:
     assert code == 0 and "recorded on Some Other CPU" in table
 
 
+def test_cpu_identity_tells_cpu_generations_apart(tmp_path: Path) -> None:
+    """Two hypervisor CPUs both named "AMD EPYC": a Zen 4 with bfloat16 (where fine-tuning autocasts to bf16) and
+    a Zen 3 without it compute different results; the identity in ``recorded_on`` tells them apart."""
+    zen = "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: {model}\nmodel name\t: AMD EPYC\n" \
+          "flags\t\t: fpu sse2 {flags}\n\nprocessor\t: 1\nflags\t\t: other\n"
+    (tmp_path / "zen4").write_text(zen.format(model=17, flags="avx2 fma avx512f avx512_bf16 avx512_vnni"))
+    (tmp_path / "zen3").write_text(zen.format(model=1, flags="avx2 fma"))
+    assert cpu_model(tmp_path / "zen4") == "AMD EPYC (family 25 model 17; avx2 fma avx512f avx512_vnni avx512_bf16)"
+    assert cpu_model(tmp_path / "zen3") == "AMD EPYC (family 25 model 1; avx2 fma)"
+
+
 def test_missing_result_fails(run: tuple[Path, Path]) -> None:
     results, baseline = run
     ResultsLayout(results).layer("minilm", "hedge-seed43", "chunk-wsj").unlink()

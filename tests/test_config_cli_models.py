@@ -52,13 +52,13 @@ def test_unknown_key_is_named_with_the_valid_ones(tmp_path: Path) -> None:
 def test_finetune_defaults_are_the_offline_recipe_and_validate() -> None:
     p = FinetuneParams()
     assert (p.epochs, p.lr, p.batch_size, p.max_length, p.seeds) == (1, 1e-4, 16, 64, [42, 43, 44])
-    assert (p.max_train_examples, p.group_by_length, p.eval_strategy) == (2000, True, "no")
+    assert (p.max_train_examples, p.group_by_length, p.eval_strategy, p.eval_steps) == (2000, True, "steps", 0.25)
     assert Params().finetune == p and isinstance(p.epochs, float)
     paper = load_profile("paper", ROOT).finetune
     assert (paper.epochs, paper.lr, paper.batch_size, paper.max_length, paper.seeds) == (3, 5e-5, 8, 128, [42, 43, 44])
     assert FinetuneParams.from_mapping({"seeds": [3]}).seeds == [3]
     for raw, where in [({"epochs": 0}, "finetune.epochs"), ({"surprise": 1}, "finetune.surprise"),
-                       ({"eval_strategy": "steps"}, "needs eval_steps"),
+                       ({"eval_strategy": "steps", "eval_steps": None}, "needs eval_steps"),
                        ({"eval_strategy": "no", "keep_best": True}, "need dev evaluation"),
                        ({"mixed_precision": "fp8"}, "finetune.mixed_precision"),
                        ({"seeds": []}, "finetune.seeds"), ({"seeds": [1, 1]}, "must be distinct"),

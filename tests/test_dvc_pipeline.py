@@ -180,3 +180,19 @@ def test_finetune_stage_tracks_the_recipe_but_not_the_seed_list() -> None:
     stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["finetune"]
     assert stage["params"] == [f"finetune.{k}" for k in FinetuneParams.model_fields if k != "seeds"]
     assert "--seed ${item.seed}" in stage["cmd"] and stage["matrix"]["seed"] == "${finetune.seeds}"
+
+
+def test_committed_training_curves_hold_loss_and_dev_per_run() -> None:
+    """`dvc plots show` draws, for every committed fine-tuning run, its training loss and its dev curve: the
+    offline preset evaluates dev during training (`finetune.eval_strategy`), and the curve's points are the ones
+    the run's result records."""
+    runs = sorted((ROOT / "results" / "finetune").glob("*.json"))
+    assert len(runs) == len(load_params(ROOT / "params.yaml")[0].finetune.seeds) * 2  # sentiment and hedge
+    for path in runs:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        curves = ROOT / "results" / "train" / path.stem / "plots" / "metrics"
+        loss = (curves / "loss.tsv").read_text(encoding="utf-8").splitlines()
+        dev = [line.split("\t") for line in (curves / "eval" / "accuracy.tsv").read_text().splitlines()]
+        assert loss[0] == "step\tloss" and len(loss) > 10, path.stem
+        assert dev[0] == ["step", "accuracy"] and len(dev) - 1 >= 3, path.stem
+        assert [{"step": int(s), "accuracy": float(v)} for s, v in dev[1:]] == record["dev_curve"], path.stem

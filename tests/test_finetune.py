@@ -107,6 +107,10 @@ def test_finetune_lands_outputs_and_reloads_bit_for_bit(tiny_base: Path, tmp_pat
     assert record.score == metrics["test"]["accuracy"] and record.majority == saved["majority_baseline"]["test"][
         "accuracy"]
     assert FinetuneResult.from_json(json.loads(json.dumps(record.to_json()))) == record
+    # the training data's source (for GLUE: the dataset at its pinned revision) is in the committed provenance
+    assert record.provenance.data_source == metrics["task_source"] == {
+        "source": get_sentence_task("sentiment").source, "split_seed": "42"}
+    assert record.to_json()["provenance"]["data_source"]["source"] == get_sentence_task("sentiment").source
     assert not {"device", "torch_threads"} & set(record.to_json()) and "seconds" not in json.dumps(record.to_json())
     assert metrics["train_seconds"] > 0 and metrics["total_seconds"] > 0  # timings: returned for the run log only
     assert saved == {k: v for k, v in json.loads(json.dumps(metrics)).items() if not k.endswith("_seconds")}
@@ -178,6 +182,27 @@ def test_same_seed_same_weights_other_seed_other_weights(tiny_base: Path, tmp_pa
     files = sorted(p.name for p in (tmp_path / "a").iterdir())
     assert files == sorted(p.name for p in (tmp_path / "b").iterdir())
     assert [f for f in files if (tmp_path / "a" / f).read_bytes() != (tmp_path / "b" / f).read_bytes()] == []
+
+
+def test_dev_evaluation_during_training_leaves_the_weights_unchanged(tiny_base: Path, tmp_path: Path) -> None:
+    """Dev curves are free: evaluating dev every quarter of the steps (each evaluation iterates a DataLoader, which
+    draws its base seed from torch's global generator) trains the same weights, bit for bit, as no evaluation."""
+    from safetensors.torch import load_file
+
+    _run(tiny_base, tmp_path / "none", "hedge", epochs=2, eval_strategy="no")
+    metrics = _run(tiny_base, tmp_path / "dev", "hedge", epochs=2, eval_strategy="steps", eval_steps=0.25)
+    assert len(metrics["dev_curve"]) == 4
+    for name in ("model.safetensors", "head.safetensors"):
+        a, b = (load_file(str(tmp_path / run / name)) for run in ("none", "dev"))
+        assert all(torch.equal(a[k], b[k]) for k in a), name
+
+
+def test_eval_steps_fraction_and_its_errors() -> None:
+    assert finetune.FinetuneParams(eval_strategy="steps", eval_steps=0.25).eval_steps == 0.25
+    with pytest.raises(ValueError, match="needs eval_steps"):
+        finetune.FinetuneParams(eval_strategy="steps", eval_steps=None)
+    with pytest.raises(ValueError, match="greater than 0"):
+        finetune.FinetuneParams(eval_strategy="steps", eval_steps=0)
 
 
 def test_keep_best_and_early_stopping(tiny_base: Path, tmp_path: Path) -> None:

@@ -71,6 +71,35 @@ def test_runs_independent_stages_at_once_and_leaves_dvc_up_to_date(tmp_path: Pat
     assert any(e.startswith("start x") for e in events) and any(e.startswith("done d") for e in events)
 
 
+def test_dvc_lock_is_written_in_batches_and_on_an_interrupt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DVC rewrites the whole dvc.lock per write: the runner writes finished stages together (here, the run is
+    shorter than the interval: one write at the end), and an interrupted run still records what finished."""
+    from dvc.dvcfile import Lockfile
+
+    writes: list[list[str]] = []
+    dump_stages = Lockfile.dump_stages
+
+    def spy(self: Lockfile, stages: list, **kwargs: object) -> None:
+        writes.append(sorted(s.name for s in stages))
+        dump_stages(self, stages, **kwargs)
+
+    monkeypatch.setattr(Lockfile, "dump_stages", spy)
+    root = project(tmp_path / "p")
+    assert run_pipeline(root, jobs=2, on_event=lambda _: None).ok
+    assert writes == [["a", "b", "d", "x", "y"]]
+
+    def stop_after_a(event: str) -> None:
+        if event.startswith("done a"):
+            raise KeyboardInterrupt
+
+    two = project(tmp_path / "q", {k: STAGES[k] for k in ("a", "b")})
+    with pytest.raises(KeyboardInterrupt):
+        run_pipeline(two, jobs=1, on_event=stop_after_a)
+    assert list(_lock(two)["stages"]) == ["a"] and not (two / "b.txt").exists()
+    again = run_pipeline(two, jobs=1, on_event=lambda _: None)
+    assert again.skipped == ["a"] and list(again.ran) == ["b"]
+
+
 def test_a_failed_stage_skips_what_depends_on_it_and_the_rerun_resumes(tmp_path: Path) -> None:
     stages = {**STAGES, "b": {"cmd": "echo broken >&2; exit 3", "deps": ["a.txt"], "outs": ["b.txt"]}}
     root = project(tmp_path / "p", stages)
@@ -90,6 +119,9 @@ def test_targets_force_and_dry(tmp_path: Path) -> None:
     assert events == ["would check a", "would check b"] and not (root / "a.txt").exists()
     assert sorted(run_pipeline(root, jobs=2, targets=["b"], on_event=events.append).ran) == ["a", "b"]
     assert sorted(run_pipeline(root, jobs=2, targets=["b"], force=True, on_event=events.append).ran) == ["a", "b"]
+    with pytest.raises(LingShiftError, match="no stage 'nosuch' in dvc.yaml") as err:
+        run_pipeline(root, jobs=2, targets=["nosuch"])
+    assert "dvc stage list" in err.value.hint
 
 
 def test_cli_runs_the_pipeline_and_reports_failures(tmp_path: Path) -> None:

@@ -65,4 +65,5 @@ def finetune_record(model_name: str, variant: str, seed: int, metrics: dict[str,
         examples=metrics["examples"], steps=metrics["steps"], epochs_run=metrics["epochs_run"],
         train_loss=metrics["train_loss"], best_dev_step=metrics["best_dev_step"],
         dev_curve=tuple(metrics["dev_curve"]),
-        provenance=Provenance.collect(params.finetune.model_dump(mode="json"), params.seed))
+        provenance=Provenance.collect(params.finetune.model_dump(mode="json"), params.seed,
+                                      data_source=metrics.get("task_source")))
