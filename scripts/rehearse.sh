@@ -53,10 +53,13 @@ for cid in ("C1", "C2", "C3", "C4", "C5"):
     if verdicts.get(cid) in (None, "NOT_APPLICABLE"):
         problems.append(f"{cid} was not evaluated ({verdicts.get(cid, 'missing')})")
 from pathlib import Path
+from pipeline.config import load_params
 from pipeline.data.glue import GLUE_REVISION
-runs = sorted(Path("results/finetune").glob("*.json"))
-for path in runs:  # every fine-tuning result names the GLUE commit it trained on
-    source = json.load(open(path, encoding="utf-8"))["provenance"].get("data_source", {}).get("source", "")
+models = set(load_params("params.yaml")[0].models)  # the clone also holds the offline profile's committed runs
+records = [(p, json.load(open(p, encoding="utf-8"))) for p in sorted(Path("results/finetune").glob("*.json"))]
+runs = [(p, r) for p, r in records if r["model"] in models]
+for path, record in runs:  # every fine-tuning result of this profile names the GLUE commit it trained on
+    source = record["provenance"].get("data_source", {}).get("source", "")
     if f"nyu-mll/glue@{GLUE_REVISION}" not in source:
         problems.append(f"{path}: provenance.data_source.source {source!r} does not name GLUE@{GLUE_REVISION}")
 print(f"{len(runs)} fine-tuning results name nyu-mll/glue@{GLUE_REVISION}")
