@@ -38,9 +38,10 @@ NUMERIC_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_ti
 
 def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     """The CPU, precisely enough to tell whether two machines compute the same bits: its model name, family and
-    model numbers, and :data:`NUMERIC_FLAGS` it has, e.g. ``AMD EPYC (family 25 model 17; avx2 fma avx512f
-    avx512_bf16)`` (``/proc/cpuinfo`` on Linux, else ``platform.processor()``). Hypervisors often show every
-    generation as ``AMD EPYC``; a Zen 3 without AVX-512 and a Zen 4 with bfloat16 then differ only here."""
+    model numbers, and the :data:`NUMERIC_FLAGS` it has, e.g. ``AMD EPYC (family 25 model 1; avx2 fma)``
+    (``/proc/cpuinfo`` on Linux, else ``platform.processor()``). Hypervisors often show every generation as
+    ``AMD EPYC``; an EPYC without AVX-512 and one with bfloat16 (where fine-tuning autocasts to bf16) then
+    differ only in the numbers and flags."""
     try:
         fields: dict[str, str] = {}
         for line in cpuinfo.read_text().splitlines():
