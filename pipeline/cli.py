@@ -62,6 +62,9 @@ def _parser() -> argparse.ArgumentParser:
                     help="local: commands on this machine (default); ray: Ray tasks (pipeline/executors.py)")
     rn.add_argument("--address", help="with --executor ray: the cluster (e.g. ray://head:10001 or auto); "
                                       "default: start an embedded local Ray")
+    rn.add_argument("--cold", action="store_true",
+                    help="local executor: start a new interpreter per stage rather than forking stages from a "
+                         "server that imported torch and transformers once (pipeline/warm.py; same outputs)")
 
     sub.add_parser("report", help="evaluate the claims; write results/report.md, claims.json, metrics.json, plots/")
 
@@ -185,7 +188,7 @@ def _run_pipeline(args: argparse.Namespace, root) -> int:  # noqa: ANN001
         raise ConfigError(f"--jobs {args.jobs}: give at least 1")
     t0 = time.perf_counter()
     out = run_pipeline(root, jobs=args.jobs, targets=args.targets, force=args.force, dry=args.dry,
-                       executor=args.executor, address=args.address)
+                       executor=args.executor, address=args.address, warm=not args.cold)
     log.info("pipeline: %d stages ran, %d unchanged, %d failed, %d not run, in %.0f s", len(out.ran),
              len(out.skipped), len(out.failed), len(out.not_run), time.perf_counter() - t0)
     for name, why in out.failed.items():

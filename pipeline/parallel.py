@@ -44,6 +44,7 @@ from typing import Any
 
 from pipeline.errors import LingShiftError
 from pipeline.executors import Executor, LocalExecutor, RayExecutor, StageResult
+from pipeline.warm import WarmExecutor
 
 log = logging.getLogger(__name__)
 
@@ -160,14 +161,16 @@ def _tail(path: Path, n: int = 15) -> str:
 
 def run_pipeline(root: Path | str, jobs: int | None = None, targets: Sequence[str] = (), force: bool = False,
                  dry: bool = False, on_event: Callable[[str], None] | None = None, executor: str = "local",
-                 address: str | None = None) -> Outcome:
+                 address: str | None = None, warm: bool = True) -> Outcome:
     """Reproduce the pipeline in ``root`` (or the stages ``targets`` and what they depend on) with at most
     ``jobs`` stage commands at once; return what ran, what was unchanged and what failed.
 
     ``force`` re-runs every stage, as ``dvc repro --force``; ``dry`` only lists the stages that would
     run (in an order that respects the dependencies). ``on_event`` receives one progress line per
     event (default: the log). ``executor``: ``local`` (threads on this machine) or ``ray`` (Ray tasks on
-    the cluster at ``address``, or on an embedded local Ray without one; :mod:`pipeline.executors`)."""
+    the cluster at ``address``, or on an embedded local Ray without one; :mod:`pipeline.executors`). ``warm``
+    (local only): ``python -m pipeline`` stage commands fork from a server that imported torch and transformers
+    once (:mod:`pipeline.warm`; same outputs), rather than each starting a new interpreter."""
     from dvc.exceptions import DvcException
     from dvc.repo import Repo
 
@@ -187,7 +190,11 @@ def run_pipeline(root: Path | str, jobs: int | None = None, targets: Sequence[st
     pool: Executor | None = None
     try:
         if not dry:
-            pool = LocalExecutor(jobs or default_jobs()) if executor == "local" else RayExecutor(jobs, address)
+            if executor == "ray":
+                pool = RayExecutor(jobs, address)
+            else:
+                slots = jobs or default_jobs()
+                pool = WarmExecutor(slots, stage_env(slots)) if warm else LocalExecutor(slots)
         return _run(repo, root, pool, targets, force, dry, say)
     finally:
         dvc_log.setLevel(level)
@@ -225,7 +232,8 @@ def _run(repo: Any, root: Path, pool: Executor | None, targets: Sequence[str], f
             return out
         jobs = pool.slots
         env = stage_env(jobs) if isinstance(pool, LocalExecutor) else stage_env(1, 1)  # Ray: 1 CPU per task
-        say(f"{len(order)} stages, at most {jobs} at once with {env['OMP_NUM_THREADS']} thread(s) each; logs in "
+        kind = " (warm: forked from a preloaded server)" if isinstance(pool, WarmExecutor) else ""
+        say(f"{len(order)} stages, at most {jobs} at once{kind} with {env['OMP_NUM_THREADS']} thread(s) each; logs in "
             f"{log_path(root, 'x').parent.relative_to(root)}/")
         lock = _LockWriter()
         try:
