@@ -28,6 +28,7 @@ import os
 import shlex
 import shutil
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Iterator, Mapping
@@ -51,6 +52,7 @@ PRELOAD = ("numpy", "scipy.stats", "sklearn.linear_model", "sklearn.metrics", "t
 #: the ones DVC sets per stage, PATH (checked separately: the interpreter) and the Ray node.
 PER_STAGE_VARS = frozenset({"DVC_ROOT", "DVC_STAGE", "PATH", "LINGSHIFT_RAY_NODE"})
 PROGRAM = ("python", "-m", "pipeline")
+_START_LOCK = threading.Lock()
 #: The environment this process's forkserver was started with (one server per process, started once).
 _server_env: dict[str, str] | None = None
 
@@ -143,15 +145,28 @@ def stage_main(argv: list[str], cwd: str, env: dict[str, str], log_file: str) ->
     sys.exit(code)
 
 
+def start_unpolled(proc: Any) -> None:
+    """Start ``proc`` (a forkserver ``multiprocessing.Process``) so that only its own ``join()`` reads its exit code.
+
+    ``Process.start()`` first polls every child this process started (``multiprocessing.process._cleanup``),
+    and a forkserver child's exit code can be read only once: polled by another thread's ``start()`` while
+    this thread's ``join()`` waits, ``join()`` finds it gone and reports 255 (seen once in 276 stages)."""
+    with _START_LOCK:
+        proc.start()
+        multiprocessing.process._children.discard(proc)  # type: ignore[attr-defined]
+
+
 def _run_warm(ctx: Any, argv: list[str], cmd: str, cwd: str, env: dict[str, str], log_file: Path) -> StageResult:
     log_file.parent.mkdir(parents=True, exist_ok=True)
     log_file.write_text(f"$ {cmd}\n# warm: forked from the server that imported torch and transformers once\n",
                         encoding="utf-8")
     t0 = time.perf_counter()
     proc = ctx.Process(target=stage_main, args=(argv, cwd, env, str(log_file)), name=env.get("DVC_STAGE", "stage"))
-    proc.start()
+    start_unpolled(proc)
     proc.join()
-    return StageResult(proc.exitcode if proc.exitcode is not None else -1, time.perf_counter() - t0, "")
+    code = proc.exitcode
+    proc.close()
+    return StageResult(code if code is not None else -1, time.perf_counter() - t0, "")
 
 
 class WarmExecutor(LocalExecutor):
@@ -184,4 +199,4 @@ class WarmExecutor(LocalExecutor):
         return self._pool.submit(_run_warm, self._ctx, argv, cmd, str(kwargs["cwd"]), dict(kwargs["env"]), log_file)
 
 
-__all__ = ["PER_STAGE_VARS", "PRELOAD", "WarmExecutor", "same_imports", "stage_main", "warm_argv"]
+__all__ = ["PER_STAGE_VARS", "PRELOAD", "WarmExecutor", "same_imports", "stage_main", "start_unpolled", "warm_argv"]

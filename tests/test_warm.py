@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from pipeline.parallel import stage_env
-from pipeline.warm import PER_STAGE_VARS, WarmExecutor, same_imports, warm_argv
+from pipeline.warm import PER_STAGE_VARS, WarmExecutor, same_imports, start_unpolled, warm_argv
 
 REPO = Path(__file__).resolve().parents[1]
 HERE = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
@@ -110,3 +110,32 @@ def test_warm_stages_write_the_bytes_cold_stages_write(tmp_path: Path) -> None:
     assert files == _files(warm) and len(files) > 20
     different = [str(f) for f in files if not filecmp.cmp(cold / f, warm / f, shallow=False)]
     assert different == []
+
+
+def test_many_stages_at_once_all_report_their_exit_codes(tmp_path: Path) -> None:
+    """Stages started and finished from several threads: each exit code is read once, by its own thread
+    (a forkserver child's code polled by another thread's start() would come back as 255)."""
+    env = {**os.environ, **HERE, **stage_env(4)}
+    pool = WarmExecutor(4, stage_env(4))
+    try:
+        futures = [pool.submit("s", "python -m pipeline tasks" if i % 3 else "python -m pipeline nosuch",
+                               {"cwd": tmp_path, "env": env}, tmp_path / f"{i}.log") for i in range(36)]
+        codes = [f.result().code for f in futures]
+    finally:
+        pool.close()
+    assert codes == [2 if i % 3 == 0 else 0 for i in range(36)]
+
+
+def test_a_stages_exit_code_is_left_to_its_own_join() -> None:
+    """A forkserver child's exit code can be read once; the runner's other threads start processes, and
+    Process.start() polls every child the process knows of (multiprocessing.active_children() shows them):
+    polled there while its own join() waits, a stage would be reported as exit 255 (seen once in 276 stages)."""
+    import multiprocessing
+    import time
+
+    ctx = multiprocessing.get_context("forkserver")
+    proc = ctx.Process(target=time.sleep, args=(0.5,))
+    start_unpolled(proc)
+    assert proc not in multiprocessing.active_children()  # nobody else polls it
+    proc.join()
+    assert proc.exitcode == 0
