@@ -1,11 +1,12 @@
 """``python -m pipeline``: see :mod:`pipeline.cli`."""
 
-import os
 import sys
 
-# Before torch loads: OpenMP threads that spin while waiting make training 6-10x slower when the
-# cores are shared with other work (measured on a 2-core machine); passive waiting costs nothing.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from pipeline.threads import apply_wait_policy
+
+# Before torch loads: OpenMP's wait policy (pipeline/threads.py: PASSIVE when the cores are already busy, where
+# spinning threads made training 6-10x slower on a 2-core machine; OpenMP's faster default when they are not).
+apply_wait_policy()
 
 from pipeline.cli import main  # noqa: E402
 

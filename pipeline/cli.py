@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -95,7 +94,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; a :class:`LingShiftError` is printed as one line and exits 2."""
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as python -m pipeline does, for the console script
+    if "torch" not in sys.modules:  # as python -m pipeline does, for the console script (pipeline/threads.py)
+        from pipeline.threads import apply_wait_policy
+
+        apply_wait_policy()
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")

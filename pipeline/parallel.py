@@ -36,7 +36,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +44,8 @@ from typing import Any
 
 from pipeline.errors import LingShiftError
 from pipeline.executors import Executor, LocalExecutor, RayExecutor, StageResult
+from pipeline.threads import ENV, wait_policy
+from pipeline.threads import cores as available_cores
 from pipeline.warm import WarmExecutor
 
 log = logging.getLogger(__name__)
@@ -77,27 +79,24 @@ class Outcome:
 GB_PER_JOB = 5
 
 
-def _cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
-
-
 def default_jobs() -> int:
     """Parallel stage commands by default: the cores this process may use, at most one per
     :data:`GB_PER_JOB` of physical memory."""
     try:
         memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     except (AttributeError, ValueError, OSError):
-        return _cores()
-    return max(1, min(_cores(), int(memory_gb // GB_PER_JOB)))
+        return available_cores()
+    return max(1, min(available_cores(), int(memory_gb // GB_PER_JOB)))
 
 
-def stage_env(jobs: int, cores: int | None = None) -> dict[str, str]:
-    """Environment overrides for each command: ``cores // jobs`` threads (at least 1), passive OpenMP waits."""
-    threads = str(max(1, (cores or _cores()) // max(1, jobs)))
-    return {**dict.fromkeys(THREAD_VARS, threads), "OMP_WAIT_POLICY": "PASSIVE"}
+def stage_env(jobs: int, cores: int | None = None, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Environment overrides for each command: ``cores // jobs`` threads (at least 1), and OpenMP's wait policy
+    decided once for the run (:func:`pipeline.threads.wait_policy` on ``environ``, default this process's):
+    ``OMP_WAIT_POLICY`` when one is chosen, else ``LINGSHIFT_OMP_WAIT_POLICY=default`` so that no stage
+    decides otherwise on its own."""
+    threads = str(max(1, (cores or available_cores()) // max(1, jobs)))
+    policy = wait_policy(environ)
+    return {**dict.fromkeys(THREAD_VARS, threads), **({"OMP_WAIT_POLICY": policy} if policy else {ENV: "default"})}
 
 
 def log_path(root: Path, stage_name: str) -> Path:

@@ -138,8 +138,16 @@ def test_cli_runs_the_pipeline_and_reports_failures(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("jobs", "cores", "threads"), [(1, 2, "2"), (2, 2, "1"), (4, 2, "1"), (2, 16, "8")])
 def test_threads_per_stage(jobs: int, cores: int, threads: str) -> None:
-    env = stage_env(jobs, cores)
+    env = stage_env(jobs, cores, environ={"LINGSHIFT_OMP_WAIT_POLICY": "passive"})
     assert env["OMP_NUM_THREADS"] == env["MKL_NUM_THREADS"] == threads and env["OMP_WAIT_POLICY"] == "PASSIVE"
+
+
+def test_the_wait_policy_is_decided_once_for_every_stage() -> None:
+    """Every stage of a run gets the runner's decision: a policy, or the instruction not to set one (a stage
+    deciding by the load it sees itself would differ from the warm server's)."""
+    assert stage_env(2, 2, environ={"OMP_WAIT_POLICY": "ACTIVE"})["OMP_WAIT_POLICY"] == "ACTIVE"
+    quiet = stage_env(2, 2, environ={"LINGSHIFT_OMP_WAIT_POLICY": "default"})
+    assert "OMP_WAIT_POLICY" not in quiet and quiet["LINGSHIFT_OMP_WAIT_POLICY"] == "default"
 
 
 def test_ray_executor_runs_stages_at_once_and_retries_a_lost_worker(tmp_path: Path) -> None:
