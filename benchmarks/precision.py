@@ -116,6 +116,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--sentences", type=int, help="at most this many sentences per split (a smoke run)")
     args = ap.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     native = cpu_has_bf16()
@@ -123,9 +124,10 @@ def main() -> int:
         log.warning("this CPU has no native bfloat16 (AVX-512 BF16 / AMX): the speed figures say little")
     with tempfile.TemporaryDirectory() as tmp:
         splits = load_probe_splits("pos-wsj", LoadContext(cache=None, corpora_dir=Path(tmp)))
-        sents = {k: [list(s.words) for s in v.sentences] for k, v in splits.items()}
-        names = sorted({t for v in splits.values() for s in v.sentences for t in s.labels})
-        y = {k: np.asarray([names.index(t) for s in v.sentences for t in s.labels]) for k, v in splits.items()}
+        parts = {k: list(v.sentences)[:args.sentences or None] for k, v in splits.items()}
+        sents = {k: [list(s.words) for s in v] for k, v in parts.items()}
+        names = sorted({t for v in parts.values() for s in v for t in s.labels})
+        y = {k: np.asarray([names.index(t) for s in v for t in s.labels]) for k, v in parts.items()}
         everything = [s for k in ("train", "dev", "test") for s in sents[k]]
         n_words = sum(map(len, everything))
         result: dict[str, Any] = {"cpu": cpu_model(), "native_bf16": native, "torch_threads": torch.get_num_threads(),
@@ -146,7 +148,7 @@ def main() -> int:
                          t["bf16"][-1])
             X = {kind: {k: forward_words(tok, model, sents[k], kind == "bf16") for k in sents}
                  for kind in ("fp32", "bf16")}
-            ref = extract_array(tok, model, sents["test"], progress=False).astype(np.float16)
+            ref = extract_array(tok, model, sents["test"]).astype(np.float16)
             same = bool(np.array_equal(ref, X["fp32"]["test"]))
             log.info("%s: float32 vectors identical to pipeline.extract.extract_array's: %s", name, same)
             acc, probe_s = {}, {}

@@ -7,7 +7,9 @@
 #      corpora in its (ignored) corpora/ folder, which paths.corpora names;
 #   3. checks: the report is labelled a rehearsal, claims.json evaluates all five claims (none NOT_APPLICABLE),
 #      every fine-tuning result's provenance names the pinned GLUE revision,
-#      `dvc status` is clean; then `python -m pipeline profile offline` puts params.yaml back byte for byte
+#      `dvc status` is clean; the Ray executor re-runs a slice of the DAG (forced: a model, a corpus, a fine-tuning,
+#      two extractions, their probes and neuron analyses) and dvc.lock, which holds every output's md5, is unchanged;
+#      then `python -m pipeline profile offline` puts params.yaml back byte for byte
 #      and the run changed nothing outside results/ and dvc.lock (what any profile's run rewrites).
 # PYTHON: the interpreter of the project's environment (default: .venv/bin/python); KEEP=1 keeps the temp dir.
 set -euo pipefail
@@ -72,6 +74,19 @@ step "dvc status is clean"
 status="$(dvc status)"
 echo "$status"
 grep -q "Data and pipelines are up to date" <<<"$status"
+
+step "Ray reproduces a slice of the DAG bit for bit (forced: model, corpus, a fine-tuning, two extractions, probes, neurons)"
+# dvc.lock holds the md5 of every output (weights, stores, results): the same file means the same bytes.
+cp dvc.lock "$tmp/dvc.lock.local"
+python -m pipeline run --executor ray -f -j 2 probe@xlnet-base-cased-stsb-seed42-ccg-ccgbank \
+    neurons@xlnet-base-cased-stsb-seed42-ccg-ccgbank probe@xlnet-base-cased-base-ccg-ccgbank \
+    neurons@xlnet-base-cased-base-ccg-ccgbank
+if ! cmp -s dvc.lock "$tmp/dvc.lock.local"; then
+  echo "the Ray executor's outputs differ from the local run's (dvc.lock, local run -> Ray run):" >&2
+  diff "$tmp/dvc.lock.local" dvc.lock | head -40 >&2
+  exit 1
+fi
+echo "dvc.lock unchanged: the Ray run wrote the same bytes"
 
 step "back to the offline profile: params.yaml as committed, nothing changed outside results/ and dvc.lock"
 python -m pipeline profile offline
