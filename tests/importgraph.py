@@ -42,6 +42,7 @@ EXEMPT: dict[str, str] = {
     "pipeline.config": "typed params and their validation; the values themselves are tracked as DVC params",
     "pipeline.variants": "checkpoint names (<task>-seed<N>); they name folders, which dvc.yaml's outs name too",
     "pipeline.stages": "the stages namespace: a docstring, no code (cli imports each stage module itself)",
+    "pipeline.threads": "OpenMP's wait policy, set before torch loads: how idle threads wait, not what they compute",
 }
 # The process entry of every stage (``python -m pipeline STAGE``): it parses the command line and calls
 # the stage module's entry point. What runs for every command (its module-level imports) must reach
