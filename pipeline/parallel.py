@@ -187,23 +187,26 @@ def run_pipeline(root: Path | str, jobs: int | None = None, targets: Sequence[st
     level = dvc_log.level
     dvc_log.setLevel(logging.WARNING)  # one line per stage event is ours; DVC's "Updating lock file" is noise
     pool: Executor | None = None
+    env: dict[str, str] = {}
     try:
         if not dry:
             if executor == "ray":
-                pool = RayExecutor(jobs, address)
+                pool, env = RayExecutor(jobs, address), stage_env(1, 1)  # Ray: 1 CPU per task
             else:
                 slots = jobs or default_jobs()
-                pool = WarmExecutor(slots, stage_env(slots)) if warm else LocalExecutor(slots)
-        return _run(repo, root, pool, targets, force, dry, say)
+                env = stage_env(slots)  # decided once: the warm server starts with what every stage gets
+                pool = WarmExecutor(slots, env) if warm else LocalExecutor(slots)
+        return _run(repo, root, pool, env, targets, force, dry, say)
     finally:
         dvc_log.setLevel(level)
         if pool is not None:
             pool.close()
 
 
-def _run(repo: Any, root: Path, pool: Executor | None, targets: Sequence[str], force: bool, dry: bool,
-         say: Callable[[str], None]) -> Outcome:
-    """:func:`run_pipeline` on an open DVC ``repo`` with the executor ``pool`` (None when ``dry``)."""
+def _run(repo: Any, root: Path, pool: Executor | None, env: dict[str, str], targets: Sequence[str], force: bool,
+         dry: bool, say: Callable[[str], None]) -> Outcome:
+    """:func:`run_pipeline` on an open DVC ``repo`` with the executor ``pool`` (None when ``dry``), every stage
+    command getting the overrides ``env`` (:func:`stage_env`)."""
     from dvc.exceptions import DvcException
     from dvc.repo import lock_repo
     from dvc.repo.reproduce import get_active_graph, plan_repro
@@ -230,7 +233,6 @@ def _run(repo: Any, root: Path, pool: Executor | None, targets: Sequence[str], f
                 say(f"would check {s.addressing}")
             return out
         jobs = pool.slots
-        env = stage_env(jobs) if isinstance(pool, LocalExecutor) else stage_env(1, 1)  # Ray: 1 CPU per task
         kind = " (warm: forked from a preloaded server)" if isinstance(pool, WarmExecutor) else ""
         say(f"{len(order)} stages, at most {jobs} at once{kind} with {env['OMP_NUM_THREADS']} thread(s) each; logs in "
             f"{log_path(root, 'x').parent.relative_to(root)}/")

@@ -142,6 +142,21 @@ def test_threads_per_stage(jobs: int, cores: int, threads: str) -> None:
     assert env["OMP_NUM_THREADS"] == env["MKL_NUM_THREADS"] == threads and env["OMP_WAIT_POLICY"] == "PASSIVE"
 
 
+def test_a_run_decides_the_wait_policy_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The warm server and every stage must get the same decision: a second look at the load average could
+    differ, and a stage whose environment differs from the server's silently runs cold."""
+    import pipeline.parallel as parallel
+
+    calls: list[int] = []
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)  # conftest sets it for the test process
+    monkeypatch.setattr(parallel, "wait_policy", lambda environ=None: calls.append(1) or ("PASSIVE" if len(calls) > 1
+                                                                                         else None))
+    root = project(tmp_path / "p", {"a": {"cmd": "echo $LINGSHIFT_OMP_WAIT_POLICY-$OMP_WAIT_POLICY > a.txt",
+                                          "outs": ["a.txt"]}})
+    assert run_pipeline(root, jobs=1).ok
+    assert len(calls) == 1 and (root / "a.txt").read_text().strip() == "default-"
+
+
 def test_the_wait_policy_is_decided_once_for_every_stage() -> None:
     """Every stage of a run gets the runner's decision: a policy, or the instruction not to set one (a stage
     deciding by the load it sees itself would differ from the warm server's)."""
