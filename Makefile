@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv repro check deps paper-dry rehearse serve serve-prod wheelhouse wheelhouse-cuda base-image image-cuda container-smoke container-smoke-cuda test test-fast lint bench bench-check bench-baseline test-slow bench-api load-test attack-test bench-venv clean-venv resources
+.PHONY: venv repro repro-full check deps paper-dry rehearse serve serve-prod wheelhouse wheelhouse-cuda base-image image-cuda container-smoke container-smoke-cuda test test-fast lint bench bench-check bench-baseline test-slow bench-api load-test attack-test bench-venv clean-venv resources
 
 venv: $(STAMP)
 
@@ -24,6 +24,11 @@ repro: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pipeline run $(if $(JOBS),-j $(JOBS))
 	@$(BIN)/python -m pipeline summary
 	@echo "Report: results/report.md (claims: results/claims.json, plots: results/plots/). See README 'Outputs'."
+
+## The offline-full profile (README "The offline-full profile"): MiniLM + MPNet-base, Brown POS, the paper's
+## fine-tuning recipe; hours on a CPU, resumable, in a git worktree under .full/; results -> results/offline-full/.
+repro-full: $(STAMP)
+	PYTHON="$(CURDIR)/$(BIN)/python" scripts/repro-full.sh
 
 ## Regression gate: this run's results vs the committed baseline (exit 1 on a regression).
 check: $(STAMP)

@@ -75,7 +75,7 @@ def create_app(settings: Settings | None = None) -> APIFlask:
     from flask_limiter.util import get_remote_address
 
     from app import api, problems
-    from app.catalog import Catalog
+    from app.catalog import Catalog, served_profiles
     from app.probing import ProbeService
 
     settings = settings or Settings.from_env()
@@ -96,6 +96,7 @@ def create_app(settings: Settings | None = None) -> APIFlask:
     catalog = Catalog(settings.root, settings.params_file)
     app.extensions["lingshift.settings"] = settings
     app.extensions["lingshift.catalog"] = catalog
+    app.extensions["lingshift.catalogs"] = served_profiles(settings.root, catalog)
     app.extensions["lingshift.probe"] = ProbeService(catalog, settings.max_concurrent_probes,
                                                      settings.probe_timeout_s, settings.device)
     problems.install(app)

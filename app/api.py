@@ -31,7 +31,18 @@ health_bp = APIBlueprint("health", __name__, tag="health")
 
 
 def _catalog() -> Catalog:
-    return current_app.extensions["lingshift.catalog"]
+    """The catalog of the request's ``?profile=`` (allow-listed: the served profiles), else the active one."""
+    return catalog_for(request.args.get("profile"))
+
+
+def catalog_for(profile: str | None) -> Catalog:
+    """The served catalog of ``profile`` (None: the active profile's); an unserved name is a 404."""
+    if profile is None:
+        return current_app.extensions["lingshift.catalog"]
+    catalogs: dict[str, Catalog] = current_app.extensions["lingshift.catalogs"]
+    if profile not in catalogs:
+        raise Problem(404, f"unknown profile {profile!r}; served: {', '.join(catalogs)}", "unknown-profile")
+    return catalogs[profile]
 
 
 def _service() -> ProbeService:
@@ -75,15 +86,17 @@ def _selected(q: ResultsQuery | NeuronQuery, items: dict[Key, Any]) -> list[tupl
 @bp.doc(summary="Models, their variants, and which variants can be probed on this server")
 def models() -> Response:
     c, snap, svc = _catalog(), _catalog().snapshot(), _service()
+    active = c is current_app.extensions["lingshift.catalog"]  # sentences are probed on the active profile only
     out = []
     for m in c.models:
         info = c.model_info(m)
         shape = next(((n.n_layers, n.dim) for k, n in snap.results.neurons.items() if k[0] == m), (None, None))
         variants = [{"name": v, "tasks": sorted(k[2] for k in snap.results.layers if k[:2] == (m, v)),
-                     "probe_ready": any(svc.ready(m, v, t) for t in c.tasks)} for v in c.variants]
+                     "probe_ready": active and any(svc.ready(m, v, t) for t in c.tasks)} for v in c.variants]
         out.append({"name": m, **info, "n_layers": shape[0],
                     "dim": shape[1], "variants": variants})
-    return _cached({"profile": c.params.profile, "models": out, "tasks": c.tasks, "omitted": snap.omitted_json()})
+    return _cached({"profile": c.params.profile, "profiles": sorted(current_app.extensions["lingshift.catalogs"]),
+                    "models": out, "tasks": c.tasks, "omitted": snap.omitted_json()})
 
 
 @bp.get("/v1/results")

@@ -7,6 +7,10 @@ server path); every good unit is still served.
 
 Also the allow-lists: the only model, variant and task names a request may use are the ones the
 active profile (``params.yaml``) declares. A request never names a path.
+
+Besides the active profile, the service serves the committed results of every other profile whose results
+folder holds ``lock.yaml`` (the ``dvc.lock`` of the run that made them, e.g. ``results/offline-full/`` written
+by ``make repro-full``): :func:`served_profiles`; a request picks one with ``?profile=NAME`` (allow-listed).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from app.integrity import (
     read_folder,
     recorded_md5s,
 )
-from pipeline.config import Params
+from pipeline.config import Params, load_profile, profile_names
 from pipeline.errors import LingShiftError
 from pipeline.layout import Key, Layout
 from pipeline.names import load_checked
@@ -39,6 +43,8 @@ from pipeline.variants import seed_of
 log = logging.getLogger(__name__)
 
 REPAIR = "Re-run the pipeline (make repro), or restore the file with git checkout."
+#: The lock file next to a non-active profile's committed results (a copy of its run's dvc.lock).
+PROFILE_LOCK = "lock.yaml"
 
 
 @dataclass(frozen=True)
@@ -163,12 +169,19 @@ class _Reader:
 class Catalog:
     """Results + allow-lists of one repository checkout; thread-safe, refreshed on change."""
 
-    def __init__(self, root: Path, params_file: str = "params.yaml", check_every_s: float = 2.0) -> None:
+    def __init__(self, root: Path, params_file: str = "params.yaml", check_every_s: float = 2.0,
+                 profile: str | None = None) -> None:
+        """The active profile's results (``params_file``), or with ``profile`` that profile's committed results,
+        checked against its ``results/.../lock.yaml``."""
         self.root = Path(root).resolve()
         self.params: Params
-        self.params, _ = load_checked(self.root / params_file)
+        if profile is None:
+            self.params, _ = load_checked(self.root / params_file)
+        else:
+            self.params = load_profile(profile, self.root)
         self.layout = Layout.of(self.params, self.root)
         self.results_dir = self.layout.results.root
+        self.lock_file = self.layout.dvc_lock if profile is None else self.results_dir / PROFILE_LOCK
         self._lock = threading.Lock()
         self._check_every = check_every_s
         self._checked = 0.0
@@ -240,7 +253,7 @@ class Catalog:
 
     def _files(self) -> list[Path]:
         probes = [p for f in self._probe_folders().values() for p in sorted(f.rglob("*"))]
-        return self.layout.results.served_files() + probes + [self.layout.dvc_lock]
+        return self.layout.results.served_files() + probes + [self.lock_file]
 
     def _sig(self) -> tuple[Any, ...]:
         out = []
@@ -257,7 +270,7 @@ class Catalog:
         sig = self._sig()
         problems: list[str] = []
         try:
-            recorded = recorded_md5s(self.layout.dvc_lock)
+            recorded = recorded_md5s(self.lock_file)
         except LockError as err:
             recorded = None
             problems.append(f"{err}: files are parsed but their md5s are not checked")
@@ -312,7 +325,7 @@ class Catalog:
 
     def provenance(self) -> dict[str, Any]:
         """Active params, seeds, the dvc.lock digest and the versions recorded with the claims."""
-        lock = self.layout.dvc_lock
+        lock = self.lock_file
         snap = self.snapshot()
         return {"profile": self.params.profile, "params": self.params.model_dump(mode="json"),
                 "seeds": {"global": self.params.seed, "probe": list(self.params.probe.seeds),
@@ -320,3 +333,20 @@ class Catalog:
                 "dvc_lock_sha256": hashlib.sha256(lock.read_bytes()).hexdigest() if lock.is_file() else None,
                 "versions": snap.claims.provenance.versions if snap.claims is not None else None,
                 "results_etag": snap.etag}
+
+
+def served_profiles(root: Path, active: Catalog) -> dict[str, Catalog]:
+    """The catalogs a service answers from: the active profile's, and every other profile's whose results folder
+    (its own, not the active one's) holds :data:`PROFILE_LOCK`; keyed by profile name."""
+    out = {active.params.profile: active}
+    for name in profile_names(root):
+        if name in out:
+            continue
+        try:
+            params = load_profile(name, root)
+        except LingShiftError:
+            continue
+        results = Layout.of(params, root).results.root
+        if results != active.results_dir and (results / PROFILE_LOCK).is_file():
+            out[name] = Catalog(root, profile=name)
+    return out

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, render_template, send_from_directory
+from flask import Blueprint, Response, abort, current_app, render_template, request, send_from_directory
 
 from app.catalog import Catalog
 
@@ -36,7 +36,14 @@ PLOT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbo
 
 
 def _catalog() -> Catalog:
-    return current_app.extensions["lingshift.catalog"]
+    """The catalog of ``?profile=`` (a served profile; anything else is a 404), else the active one."""
+    name = request.args.get("profile")
+    if name is None:
+        return current_app.extensions["lingshift.catalog"]
+    catalogs = current_app.extensions["lingshift.catalogs"]
+    if name not in catalogs:
+        abort(404)
+    return catalogs[name]
 
 
 def _plots_dir() -> Path:
@@ -77,9 +84,13 @@ def index() -> Response:
                   for c in snap.claims.claims]
     profile = snap.claims.profile if snap.claims is not None else catalog.params.profile
     proxy_reason = snap.claims.proxy_reason if snap.claims is not None and snap.claims.proxy else None
+    active = current_app.extensions["lingshift.catalog"]
+    selected = request.args.get("profile")
     html = render_template("index.html", claims=claims, plot_groups=_plot_groups(catalog), profile=profile,
-                           proxy_reason=proxy_reason,
-                           problems=snap.problems)
+                           proxy_reason=proxy_reason, problems=snap.problems,
+                           profiles=sorted(current_app.extensions["lingshift.catalogs"]),
+                           active_profile=active.params.profile, shown_profile=catalog.params.profile,
+                           plot_profile=selected if catalog is not active else None)
     resp = Response(html, mimetype="text/html")
     resp.headers["Content-Security-Policy"] = PAGE_CSP
     resp.headers["X-Content-Type-Options"] = "nosniff"

@@ -90,6 +90,8 @@ _OMITTED = Field(default_factory=list, description="units left out of this answe
 
 
 class ResultsQuery(_In):
+    profile: Optional[str] = Field(None, pattern=_NAME, description="a served profile (GET /v1/models lists "
+                                                                    "them); default: the active one")
     model: Optional[str] = Field(None, pattern=_NAME)
     variant: Optional[str] = Field(None, pattern=_NAME)
     task: Optional[str] = Field(None, pattern=_NAME)
@@ -127,6 +129,7 @@ class ResultsOut(PageOut):
 
 
 class NeuronQuery(_In):
+    profile: Optional[str] = Field(None, pattern=_NAME, description="a served profile; default: the active one")
     model: Optional[str] = Field(None, pattern=_NAME)
     variant: Optional[str] = Field(None, pattern=_NAME)
     task: Optional[str] = Field(None, pattern=_NAME)
@@ -169,6 +172,8 @@ class ModelInfo(BaseModel):
 
 class ModelsOut(BaseModel):
     profile: str
+    profiles: list[str] = Field(default_factory=list, description="the profiles served (?profile=NAME); sentences "
+                                                                  "are probed on the active one's models only")
     models: list[ModelInfo]
     tasks: list[str]
     omitted: list[OmittedOut] = _OMITTED

@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 from pipeline import models  # noqa: E402
 from pipeline.data import LoadContext, load_probe_splits  # noqa: E402
 from pipeline.extract import extract_array  # noqa: E402
-from pipeline.finetune import cpu_has_bf16  # noqa: E402
+from pipeline.precision import cpu_has_bf16  # noqa: E402
 from pipeline.probing.solver import SolverConfig, fit  # noqa: E402
 from pipeline.provenance import cpu_model, library_versions  # noqa: E402
 

@@ -119,8 +119,13 @@ class FinetuneParams(_Strict):
     tf32: Optional[bool] = Field(None, description="null: on with CUDA")
     full_determinism: Optional[bool] = Field(None, description="null: on CPU only")
     device: Optional[Literal["cpu", "cuda"]] = Field(None, description="null: cuda if available")
-    num_threads: Optional[int] = Field(None, ge=1, description="CPU threads for torch (null: torch's default)")
+    num_threads: Optional[int] = Field(1, ge=1, description="CPU threads for torch, pinned: backward sums depend on "
+                                                            "the count, so runners agree only with the same "
+                                                            "(null: torch's default or the runner's share)")
     logging_steps: float = Field(0.05, gt=0, description="<1: fraction of all steps between log lines")
+    model_max_train_examples: dict[str, int] = Field(
+        default_factory=dict, description="per-model cap overriding max_train_examples (budget caps, e.g. a "
+                                          "base-size model on CPU; the report lists each as a deviation)")
 
     @field_validator("eval_strategy", "mixed_precision", mode="before")
     @classmethod
@@ -161,6 +166,14 @@ class ExtractParams(_Strict):
     max_length: Optional[int] = Field(None, ge=8, description="null: the model's limit (at most 512 tokens); "
                                                               "longer sentences are windowed")
     device: Optional[str] = Field(None, description="null: cuda if available, else cpu")
+    mixed_precision: Literal["auto", "no", "bf16", "fp16"] = Field(
+        "no", description="autocast of the forward pass: auto = fp16 on CUDA, bf16 on a CPU with native bf16, "
+                          "else no (the store is float16 either way)")
+
+    @field_validator("mixed_precision", mode="before")
+    @classmethod
+    def _yaml_no(cls, v: Any) -> Any:
+        return "no" if v is False else v  # YAML 1.1 reads an unquoted `no` as false
 
 
 class ProbeParams(_Strict):
@@ -177,6 +190,9 @@ class ProbeParams(_Strict):
     control_task: bool = Field(True, description="Hewitt & Liang control task -> selectivity per layer")
     solver: Literal["ours", "sklearn"] = Field("ours", description="sklearn: LogisticRegression, L2, C on dev "
                                                                    "(l1/l2/epochs/batch_size/lr then unused)")
+    precision: Literal["fp32", "bf16"] = Field("fp32", description="matmuls of probe training (ours): bf16 "
+                                                                    "inputs and weights, float32 master weights, "
+                                                                    "loss and scoring")
 
     def provenance(self) -> dict[str, Any]:
         """This section as results record it: ``solver`` only when it is not ``ours``, so the results of the
@@ -184,6 +200,8 @@ class ProbeParams(_Strict):
         out = self.model_dump(mode="json")
         if out["solver"] == "ours":
             del out["solver"]
+        if out["precision"] == "fp32":
+            del out["precision"]
         return out
 
 

@@ -32,6 +32,7 @@ import torch
 
 from pipeline.config import ExtractParams
 from pipeline.errors import LingShiftError
+from pipeline.precision import autocast_dtype
 from pipeline.store import ActivationWriter
 
 #: The extraction settings' one source of defaults (``extract:`` in params.yaml).
@@ -235,11 +236,14 @@ def iter_activations(
     device: str | None = None,
     progress: bool = True,
     stats: ExtractStats | None = None,
+    mixed_precision: str = "no",
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield ``(rows, acts)`` per batch: word rows int64 ``[n]`` and float16 ``[layers, n, dim]`` (NumPy).
 
     Row ``r`` is the ``r``-th word of the concatenated sentences. Every row is yielded once.
-    ``device`` None runs where the model is; a device given moves the model there.
+    ``device`` None runs where the model is; a device given moves the model there. ``mixed_precision``:
+    the forward pass's autocast (``extract.mixed_precision``: no, auto, bf16, fp16;
+    :func:`pipeline.precision.autocast_dtype`).
     """
     if aggregation not in AGGREGATIONS:
         raise ExtractionInputError(f"aggregation {aggregation!r} is not one of {', '.join(AGGREGATIONS)}")
@@ -280,7 +284,7 @@ def iter_activations(
     order = sorted(range(len(windows)), key=lambda k: windows[k].n_sub)
     model_inputs = set(getattr(model, "main_input_name", "input_ids").split()) | {
         "input_ids", "attention_mask", "token_type_ids"}
-    use_autocast = dev.type == "cuda"
+    amp = autocast_dtype(mixed_precision, dev)
     from tqdm.auto import tqdm
 
     bar = tqdm(total=int(offsets[-1]), unit="word", desc="extract", disable=not progress or None, leave=False)
@@ -292,7 +296,7 @@ def iter_activations(
                             split_special_tokens=True)
             rows, bsel, tsel, seg = _alignment(enc, batch, offsets, aggregation)
             inputs = {k: v.to(dev) for k, v in _model_inputs(enc, model).items() if k in model_inputs}
-            with torch.inference_mode(), torch.autocast(device_type=dev.type, enabled=use_autocast):
+            with torch.inference_mode(), torch.autocast(device_type=dev.type, dtype=amp, enabled=amp is not None):
                 hidden = model(**inputs).hidden_states
             acts = aggregate_words(hidden, bsel, tsel, seg, len(rows), aggregation)
             yield rows, acts
@@ -394,6 +398,13 @@ def extract_array(tokenizer: Any, model: Any, sentences: Sequence[Sequence[str]]
     return out
 
 
+def label_index(labels: Sequence[Sequence[str]]) -> tuple[list[int], list[str]]:
+    """Word labels as ids ``[words]`` (flattened, sentence order) into their sorted names."""
+    label_names = sorted({lab for sent in labels for lab in sent})
+    index = {lab: i for i, lab in enumerate(label_names)}
+    return [index[lab] for sent in labels for lab in sent], label_names
+
+
 def extract_to_store(
     tokenizer: Any,
     model: Any,
@@ -411,9 +422,7 @@ def extract_to_store(
     validate_sentences(sentences)
     if len(labels) != len(sentences) or any(len(a) != len(b) for a, b in zip(labels, sentences)):
         raise ExtractionInputError("labels must hold one label per word of every sentence")
-    label_names = sorted({lab for sent in labels for lab in sent})
-    index = {lab: i for i, lab in enumerate(label_names)}
-    flat_labels = [index[lab] for sent in labels for lab in sent]
+    flat_labels, label_names = label_index(labels)
     n_words = len(flat_labels)
     n_layers = model.config.num_hidden_layers + 1
     dim = model.config.hidden_size if hasattr(model.config, "hidden_size") else model.config.d_model

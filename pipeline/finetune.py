@@ -47,6 +47,7 @@ from pipeline.data import (
 from pipeline.data.metrics import compute_metrics, majority_baseline
 from pipeline.data.sentence import to_dataset
 from pipeline.errors import ConfigError, ModelError
+from pipeline.precision import cpu_has_bf16
 from pipeline.provenance import stamp
 from pipeline.resources import sha256_file
 
@@ -256,17 +257,6 @@ def _device_settings(params: FinetuneParams) -> dict[str, Any]:
         "use_cpu": not cuda, "fp16": mp == "fp16", "bf16": mp == "bf16", "tf32": tf32,
         "full_determinism": params.full_determinism if params.full_determinism is not None else not cuda,
     }
-
-
-def cpu_has_bf16() -> bool:
-    """Whether the CPU computes bfloat16 natively (AVX-512 BF16 or AMX), so that bf16 autocast is fast there.
-
-    Measured on MiniLM (benchmarks/README-finetune.md): bf16 autocast cuts CPU fine-tuning time by 31 % at the
-    same test accuracy within noise; without native support it is emulated and slower than float32."""
-    import torch
-
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
 
 
 def _check_cpu_contention(threads: int) -> None:

@@ -103,40 +103,9 @@ class ActivationWriter:
     ) -> None:
         """Write the index files and make the store visible at ``path``."""
         assert self._mm is not None and self._tmp is not None
-        offs = np.asarray(offsets, dtype=np.int64)
-        labs = np.asarray(labels, dtype=np.int32)
-        n_layers, n_words, dim = self.shape
-        if offs[0] != 0 or offs[-1] != n_words or np.any(np.diff(offs) < 0):
-            raise StoreError("sentence offsets must start at 0, end at the word count and never decrease")
-        if len(words) != len(offs) - 1 or [len(w) for w in words] != np.diff(offs).tolist():
-            raise StoreError("words do not match the sentence offsets")
-        flat = [w for sent in words for w in sent]
-        if any(not w or "\n" in w or "\r" in w for w in flat):
-            raise StoreError("words must be non-empty and free of line breaks")
-        if labs.shape != (n_words,) or (len(labs) and (labs.min() < 0 or labs.max() >= len(label_names))):
-            raise StoreError("labels must be one id per word, each an index into label_names")
-        if list(label_names) != sorted(label_names):
-            raise StoreError("label_names must be sorted")
-        if self._in_memory:
-            self._mm.tofile(self._tmp / ACTS_FILE)
-        del self._mm  # a memmap is unmapped; the page cache holds the data (a killed process loses nothing)
-        self._mm = None
-        np.save(self._tmp / "offsets.npy", offs, allow_pickle=False)
-        np.save(self._tmp / "labels.npy", labs, allow_pickle=False)
-        (self._tmp / "words.txt").write_text("".join(w + "\n" for w in flat), encoding="utf-8")
-        full = dict(meta)
-        full.update(
-            format_version=FORMAT_VERSION,
-            dtype="float16",
-            layout="layer-major [layers, words, dim]",
-            n_words=n_words,
-            n_layers=n_layers,
-            dim=dim,
-            n_sentences=len(offs) - 1,
-            label_names=list(label_names),
-            splits={k: list(v) for k, v in splits.items()},
-        )
-        write_json(self._tmp / "meta.json", full)
+        write_index(self._tmp, self.shape, offsets, words, labels, label_names, splits, meta,
+                    acts=self._mm if self._in_memory else None)
+        self._mm = None  # a memmap is unmapped; the page cache holds the data (a killed process loses nothing)
         self._committed = True
 
     def __exit__(self, exc_type, exc, tb) -> None:  # noqa: ANN001
@@ -227,3 +196,72 @@ class ActivationStore:
     def info(self) -> StoreInfo:
         """Shape, labels and splits without the arrays."""
         return StoreInfo(self.n_words, self.n_layers, self.dim, self.label_names, dict(self.splits), self.meta)
+
+
+def write_index(
+    folder: Path,
+    shape: tuple[int, int, int],
+    offsets: Sequence[int],
+    words: Sequence[Sequence[str]],
+    labels: Sequence[int],
+    label_names: Sequence[str],
+    splits: dict[str, tuple[int, int]],
+    meta: dict[str, Any],
+    acts: np.ndarray | None = None,
+) -> None:
+    """Check and write a store's index files (and ``acts``, float16 ``[layers, words, dim]``, if given) into
+    ``folder``, a store being built whose activations file has ``shape`` ``(layers, words, dim)``."""
+    offs = np.asarray(offsets, dtype=np.int64)
+    labs = np.asarray(labels, dtype=np.int32)
+    n_layers, n_words, dim = shape
+    if offs[0] != 0 or offs[-1] != n_words or np.any(np.diff(offs) < 0):
+        raise StoreError("sentence offsets must start at 0, end at the word count and never decrease")
+    if len(words) != len(offs) - 1 or [len(w) for w in words] != np.diff(offs).tolist():
+        raise StoreError("words do not match the sentence offsets")
+    flat = [w for sent in words for w in sent]
+    if any(not w or "\n" in w or "\r" in w for w in flat):
+        raise StoreError("words must be non-empty and free of line breaks")
+    if labs.shape != (n_words,) or (len(labs) and (labs.min() < 0 or labs.max() >= len(label_names))):
+        raise StoreError("labels must be one id per word, each an index into label_names")
+    if list(label_names) != sorted(label_names):
+        raise StoreError("label_names must be sorted")
+    if acts is not None:
+        acts.tofile(folder / ACTS_FILE)
+    np.save(folder / "offsets.npy", offs, allow_pickle=False)
+    np.save(folder / "labels.npy", labs, allow_pickle=False)
+    (folder / "words.txt").write_text("".join(w + "\n" for w in flat), encoding="utf-8")
+    full = dict(meta)
+    full.update(
+        format_version=FORMAT_VERSION,
+        dtype="float16",
+        layout="layer-major [layers, words, dim]",
+        n_words=n_words,
+        n_layers=n_layers,
+        dim=dim,
+        n_sentences=len(offs) - 1,
+        label_names=list(label_names),
+        splits={k: list(v) for k, v in splits.items()},
+    )
+    write_json(folder / "meta.json", full)
+
+
+def link_store(
+    source: ActivationStore,
+    out: Path,
+    labels: Sequence[int],
+    label_names: Sequence[str],
+    meta: dict[str, Any],
+) -> None:
+    """A new store at ``out`` (atomically) with ``source``'s activations, sentences and splits and its own
+    ``labels``/``label_names``/``meta``: the activations file is hard-linked (copied across file systems),
+    so two tasks over the same sentences share one extraction and its disk."""
+    import os
+    import shutil
+
+    with atomic_dir(Path(out)) as tmp:
+        try:
+            os.link(source.path / ACTS_FILE, tmp / ACTS_FILE)
+        except OSError:
+            shutil.copyfile(source.path / ACTS_FILE, tmp / ACTS_FILE)
+        write_index(tmp, (source.n_layers, source.n_words, source.dim), source.offsets.tolist(), source.words,
+                    labels, label_names, source.splits, meta)

@@ -535,3 +535,66 @@ def test_redis_down_falls_back_to_memory_not_a_500(api_root: Path, redis_uri: st
 def test_rate_limit_storage_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LINGSHIFT_RATELIMIT_STORAGE", "redis://cache:6379/1")
     assert Settings.from_env().ratelimit_storage == "redis://cache:6379/1"
+
+
+# ---------------------------------------------------------------------------- profiles
+
+
+def _with_full_profile(api_root: Path, tmp_path: Path) -> Path:
+    """A copy of the API checkout that also holds offline-full results: the active results copied under
+    results/offline-full/ with a lock.yaml whose paths point there (what make repro-full commits)."""
+    import shutil
+
+    repo = Path(__file__).resolve().parents[1]
+    root = tmp_path / "two"
+    shutil.copytree(api_root, root, symlinks=True)
+    shutil.copytree(repo / "profiles", root / "profiles")
+    full = root / "results" / "offline-full"
+    for part in ("layers", "neurons", "finetune", "plots"):
+        shutil.copytree(root / "results" / part, full / part)
+    for name in ("claims.json", "report.md", "metrics.json"):
+        shutil.copy(root / "results" / name, full / name)
+    (full / "lock.yaml").write_text((root / "dvc.lock").read_text().replace("path: results/",
+                                                                            "path: results/offline-full/"))
+    return root
+
+
+def test_results_of_another_profile_are_served_by_name(api_root: Path, tmp_path: Path) -> None:
+    """?profile=offline-full serves results/offline-full/ checked against its lock.yaml; the active profile stays
+    the default; an unserved profile name is a 404 problem; a changed file is left out of its profile only."""
+    root = _with_full_profile(api_root, tmp_path)
+    c = create_app(Settings(root=root)).test_client()
+    models = c.get("/v1/models").get_json()
+    assert models["profile"] == "offline" and models["profiles"] == ["offline", "offline-full"]
+    full = c.get("/v1/models?profile=offline-full").get_json()
+    assert full["profile"] == "offline-full" and [m["name"] for m in full["models"]] == ["minilm", "mpnet"]
+    assert not any(v["probe_ready"] for m in full["models"] for v in m["variants"])
+    mine = c.get("/v1/results?task=pos-wsj&limit=500")
+    theirs = c.get("/v1/results?task=pos-wsj&limit=500&profile=offline-full")
+    assert theirs.status_code == 200 and theirs.get_json()["total"] == mine.get_json()["total"] > 0
+    assert theirs.get_json()["omitted"] == [] and theirs.headers["ETag"] != mine.headers["ETag"]
+    assert c.get("/v1/claims?profile=offline-full").get_json()["profile"] == "offline"  # the copied file's
+    assert c.get("/v1/neurons?profile=offline-full").status_code == 200
+    body = _problem(c.get("/v1/results?profile=paper"), 404)
+    assert "unknown profile 'paper'" in body["detail"] and "offline-full" in body["detail"]
+    _problem(c.get("/v1/results?profile=../etc"), 422)
+    f = root / "results" / "offline-full" / "layers" / "minilm" / "base" / "pos-wsj.json"
+    f.write_text(f.read_text().replace('"minilm"', '"minilm" ', 1))
+    c2 = create_app(Settings(root=root)).test_client()
+    assert [o["unit"] for o in c2.get("/v1/results?profile=offline-full").get_json()["omitted"]] == [
+        "minilm/base/pos-wsj"]
+    assert c2.get("/v1/results").get_json()["omitted"] == []
+
+
+def test_page_switches_profile(api_root: Path, tmp_path: Path) -> None:
+    """The page lists the served profiles, shows the chosen one's claims and plots (plot links carry the
+    profile), and 404s an unserved name."""
+    root = _with_full_profile(api_root, tmp_path)
+    c = create_app(Settings(root=root)).test_client()
+    page = c.get("/").get_data(as_text=True)
+    assert 'id="profiles"' in page and 'href="/?profile=offline-full"' in page
+    full = c.get("/?profile=offline-full").get_data(as_text=True)
+    assert '<strong aria-current="page">offline-full</strong>' in full and "profile=offline-full" in full
+    plot = next(p for p in (root / "results" / "offline-full" / "plots").glob("*.svg"))
+    assert c.get(f"/plots/{plot.name}?profile=offline-full").status_code == 200
+    assert c.get("/?profile=nope").status_code == 404

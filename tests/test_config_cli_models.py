@@ -68,7 +68,7 @@ def test_finetune_defaults_are_the_offline_recipe_and_validate() -> None:
             FinetuneParams.from_mapping(raw)
     parsed = FinetuneParams.from_mapping(yaml.safe_load("eval_strategy: no\nmixed_precision: no\n"))
     assert parsed.eval_strategy == "no" and parsed.mixed_precision == "no"
-    with pytest.raises(ConfigError, match="unknown profile 'fast'; available: offline, paper"):
+    with pytest.raises(ConfigError, match="unknown profile 'fast'; available: offline, offline-full, paper"):
         load_profile("fast", ROOT)
 
 

@@ -379,3 +379,19 @@ def test_pmb_empty_tag(tmp_path: Path) -> None:
     with pytest.raises(CorpusFormatError, match="empty semantic tag") as err:
         read_pmb_semtags(path)
     assert_error_at(err, path, 3)
+
+
+def test_brown_document_split_holds_out_whole_documents_across_genres() -> None:
+    """Dev and test are every 50th Brown file (10 each), train the other 480 in genre-interleaved order, so the
+    first training tokens come from every genre letter; no file is in two splits."""
+    from pipeline.data.corpora import brown_document_split
+
+    genres = {"a": 44, "b": 27, "c": 17, "d": 17, "e": 36, "f": 48, "g": 75, "h": 30, "j": 80, "k": 29, "l": 24,
+              "m": 6, "n": 29, "p": 29, "r": 9}
+    files = [Path(f"c{g}{i:02d}") for g, n in genres.items() for i in range(1, n + 1)]
+    assert len(files) == 500
+    split = brown_document_split(list(reversed(files)))  # order given does not matter
+    assert [len(split[s]) for s in ("train", "dev", "test")] == [480, 10, 10]
+    assert len({f.name for fs in split.values() for f in fs}) == 500
+    assert split["dev"][0].name == "ca25" and split["test"][0].name == "cb06"
+    assert {f.name[1] for f in split["train"][:50]} >= set("abcdefghjklmnp")

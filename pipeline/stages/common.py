@@ -25,4 +25,5 @@ def open_store(params: Params, root: Path, model_name: str, variant: str, task: 
 def probe_kwargs(params: Params) -> dict[str, Any]:
     """The :class:`pipeline.probing.solver.SolverConfig` settings from ``params.probe`` (the rest: its defaults)."""
     p = params.probe
-    return {"l1": p.l1, "l2": p.l2, "epochs": p.epochs, "batch_size": p.batch_size, "lr": p.lr}
+    return {"l1": p.l1, "l2": p.l2, "epochs": p.epochs, "batch_size": p.batch_size, "lr": p.lr,
+            "precision": p.precision}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import Params
+from pipeline.config import FinetuneParams, Params
 from pipeline.errors import ConfigError
 from pipeline.layout import Layout
 from pipeline.records import FinetuneResult, Provenance, RunLog
@@ -35,13 +35,21 @@ def finetune(params: Params, root: Path, model_name: str, task: str, seed: int) 
     lay = Layout.of(params, root)
     name = checkpoint(task, seed)
     out = lay.model_dir(model_name, name)
-    metrics = run_finetune(lay.model_dir(model_name, "base"), out, task, params.finetune, cache_dir(params, root),
-                           seed=seed, live_dir=curves_dir(lay, model_name, name))
+    metrics = run_finetune(lay.model_dir(model_name, "base"), out, task, recipe(params, model_name),
+                           cache_dir(params, root), seed=seed, live_dir=curves_dir(lay, model_name, name))
     finetune_record(model_name, name, seed, metrics, params).write(lay.results.finetune(model_name, name))
     RunLog.now("finetune", f"{model_name}-{name}", {"stage": metrics["total_seconds"],
                                                     **{k: metrics[k] for k in TIMINGS}},
                **{k: metrics.get(k) for k in HOST_FACTS}).write(lay.results.run_log("finetune", model_name, name))
     return out
+
+
+def recipe(params: Params, model_name: str) -> FinetuneParams:
+    """``params.finetune`` as ``model_name`` is trained: its per-model cap (``model_max_train_examples``), if
+    any, in place of ``max_train_examples``."""
+    ft = params.finetune
+    cap = ft.model_max_train_examples.get(model_name)
+    return ft if cap is None else ft.model_copy(update={"max_train_examples": cap})
 
 
 def curves_dir(lay: Layout, model_name: str, variant: str) -> Path:
@@ -65,5 +73,5 @@ def finetune_record(model_name: str, variant: str, seed: int, metrics: dict[str,
         examples=metrics["examples"], steps=metrics["steps"], epochs_run=metrics["epochs_run"],
         train_loss=metrics["train_loss"], best_dev_step=metrics["best_dev_step"],
         dev_curve=tuple(metrics["dev_curve"]),
-        provenance=Provenance.collect(params.finetune.model_dump(mode="json"), params.seed,
+        provenance=Provenance.collect(recipe(params, model_name).model_dump(mode="json"), params.seed,
                                       data_source=metrics.get("task_source")))
