@@ -7,13 +7,14 @@ For each model (MiniLM; MPNet too with ``--models minilm,mpnet`` once ``python -
 1. the bare batched forward with hidden states (the floor of ``benchmarks/bench_extract.py``) in float32 and
    under ``torch.autocast("cpu", dtype=torch.bfloat16)``, in interleaved rounds (best of each);
 2. word vectors (last sub-word, stored as float16 as the pipeline stores them) of train, dev and test, both
-   ways. The float32 ones are checked to be exactly :func:`pipeline.extract.extract_array`'s, so the float32
-   side is the pipeline's extraction; the bfloat16 side is the same loop with the forward under autocast
-   (the pipeline autocasts only on CUDA today: this measures what turning it on for CPUs would give);
+   ways. Each is checked to be exactly :func:`pipeline.extract.extract_array`'s with ``mixed_precision`` "no"
+   and "bf16" (``extract.mixed_precision``), so both sides are the pipeline's extraction;
 3. the layer probes (:func:`pipeline.probing.solver.fit`, the offline profile's probe settings, each seed of
    ``--seeds``) trained and tested on each set of vectors: the per-layer test accuracy, mean over seeds, and
-   the difference bfloat16 minus float32 in points, with the largest absolute difference;
-4. the probe training time per seed on each (the solver computes in float32 on float16 inputs either way).
+   the difference bfloat16 minus float32 in points, with the largest absolute difference; and a third run,
+   ``bf16_all``: the bfloat16 vectors with the probe's training matmuls in bfloat16 too (``probe.precision:
+   bf16``), what the offline-full profile runs;
+4. the probe training time per seed on each.
 
 Usage: ``python benchmarks/precision.py [--models minilm,mpnet] [--rounds 3] [--seeds 0,1,2]
 [--out benchmarks/results/precision.json]``. Needs a CPU with native bfloat16 (AVX-512 BF16 or AMX) for a
@@ -93,14 +94,17 @@ def bare_forward(tok: Any, model: Any, sents: list[list[str]], bf16: bool, batch
     return time.perf_counter() - t0
 
 
-def probe_layers(X: dict[str, np.ndarray], y: dict[str, np.ndarray], seeds: list[int]) -> tuple[np.ndarray, float]:
-    """Test accuracy per layer ``[layers]`` (mean over ``seeds``) and seconds per seed of the probe training."""
+def probe_layers(X: dict[str, np.ndarray], y: dict[str, np.ndarray], seeds: list[int],
+                 precision: str = "fp32") -> tuple[np.ndarray, float]:
+    """Test accuracy per layer ``[layers]`` (mean over ``seeds``) and seconds per seed of the probe training
+    (its matmuls in ``precision``)."""
     from pipeline.config import ProbeParams
 
     p = ProbeParams()
     accs, secs = [], []
     for seed in seeds:
-        cfg = SolverConfig(l1=p.l1, l2=p.l2, epochs=p.epochs, batch_size=p.batch_size, lr=p.lr, seed=seed)
+        cfg = SolverConfig(l1=p.l1, l2=p.l2, epochs=p.epochs, batch_size=p.batch_size, lr=p.lr, seed=seed,
+                           precision=precision)
         t0 = time.perf_counter()
         probe, _ = fit(X["train"], y["train"], X["dev"], y["dev"], config=cfg)
         secs.append(time.perf_counter() - t0)
@@ -150,13 +154,18 @@ def main() -> int:
                  for kind in ("fp32", "bf16")}
             ref = extract_array(tok, model, sents["test"]).astype(np.float16)
             same = bool(np.array_equal(ref, X["fp32"]["test"]))
-            log.info("%s: float32 vectors identical to pipeline.extract.extract_array's: %s", name, same)
+            ref16 = extract_array(tok, model, sents["test"], mixed_precision="bf16").astype(np.float16)
+            same16 = bool(np.array_equal(ref16, X["bf16"]["test"]))
+            log.info("%s: vectors identical to pipeline.extract.extract_array's: float32 %s, bf16 %s", name, same,
+                     same16)
             acc, probe_s = {}, {}
-            for kind in ("fp32", "bf16"):
-                acc[kind], probe_s[kind] = probe_layers(X[kind], y, seeds)
+            for kind, vectors, precision in (("fp32", "fp32", "fp32"), ("bf16", "bf16", "fp32"),
+                                             ("bf16_all", "bf16", "bf16")):
+                acc[kind], probe_s[kind] = probe_layers(X[vectors], y, seeds, precision)
                 log.info("%s %s: test accuracy per layer %s (%.1f s per seed)", name, kind,
                          " ".join(f"{a:.4f}" for a in acc[kind]), probe_s[kind])
             diff = (acc["bf16"] - acc["fp32"]) * 100
+            diff_all = (acc["bf16_all"] - acc["fp32"]) * 100
             vec_diff = np.abs(X["bf16"]["test"].astype(np.float32) - X["fp32"]["test"].astype(np.float32))
             scale = np.abs(X["fp32"]["test"].astype(np.float32)).mean()
             result["models"][name] = {
@@ -165,12 +174,17 @@ def main() -> int:
                 "words_per_s": {k: round(n_words / min(vs)) for k, vs in t.items()},
                 "speedup_bf16": round(min(t["fp32"]) / min(t["bf16"]), 3),
                 "fp32_vectors_equal_pipeline_extraction": same,
+                "bf16_vectors_equal_pipeline_extraction": same16,
                 "vector_mean_abs_diff_relative": round(float(vec_diff.mean() / scale), 5),
                 "test_accuracy_fp32": [round(float(a), 5) for a in acc["fp32"]],
                 "test_accuracy_bf16": [round(float(a), 5) for a in acc["bf16"]],
                 "diff_points_bf16_minus_fp32": [round(float(d), 3) for d in diff],
                 "max_abs_diff_points": round(float(np.abs(diff).max()), 3),
                 "within_0_3_points": bool(np.abs(diff).max() <= 0.3),
+                "test_accuracy_bf16_all": [round(float(a), 5) for a in acc["bf16_all"]],
+                "diff_points_bf16_all_minus_fp32": [round(float(d), 3) for d in diff_all],
+                "max_abs_diff_points_bf16_all": round(float(np.abs(diff_all).max()), 3),
+                "within_0_3_points_bf16_all": bool(np.abs(diff_all).max() <= 0.3),
                 "probe_seconds_per_seed": {k: round(v, 2) for k, v in probe_s.items()},
             }
             log.info("%s: bf16 forward %.2fx float32's; largest layer difference %.2f points", name,

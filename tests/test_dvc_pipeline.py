@@ -166,7 +166,7 @@ def test_every_data_path_comes_from_params_paths(project: Path) -> None:
 def test_profile_command_errors(project: Path, caplog: pytest.LogCaptureFixture) -> None:
     params = str(project / "params.yaml")
     assert main(["--params", params, "profile", "gpu-cluster"]) == 2
-    assert "unknown profile 'gpu-cluster'; available: offline, paper" in caplog.text
+    assert "unknown profile 'gpu-cluster'; available: offline, offline-full, paper" in caplog.text
     (project / "profiles" / "broken.yaml").write_text("profile: broken\nmodels: [gpt-7]\n")
     assert main(["--params", params, "profile", "broken"]) == 2
     assert (project / "params.yaml").read_text() == (ROOT / "params.yaml").read_text()  # untouched

@@ -68,7 +68,10 @@ def test_the_default_solver_records_no_solver_key() -> None:
     """Results of the default solver read exactly as before the option existed (committed results unchanged)."""
     p = Params().probe
     assert p.solver == "ours" and "solver" not in p.provenance()
-    assert p.provenance() == {k: v for k, v in p.model_dump(mode="json").items() if k != "solver"}
+    assert p.provenance() == {k: v for k, v in p.model_dump(mode="json").items() if k not in ("solver", "precision")}
+    assert p.precision == "fp32"  # like the solver, probe.precision is recorded only when not the default
+    bf16 = Params.model_validate({"probe": {"precision": "bf16"}}).probe.provenance()
+    assert bf16["precision"] == "bf16"
     assert with_solver(Params(), "sklearn").probe.provenance()["solver"] == "sklearn"
     assert SEEDS_VARY != SEEDS_VARY_SKLEARN
 

@@ -101,7 +101,8 @@ def test_deviations_of_the_offline_run_from_the_paper_profile() -> None:
     assert [d.key for d in devs] == [
         "models", "probe_tasks", "sentence_tasks", "variants",
         "finetune.epochs", "finetune.lr", "finetune.batch_size", "finetune.max_length",
-        "finetune.max_train_examples", "finetune.eval_strategy", "finetune.group_by_length"]
+        "finetune.max_train_examples", "finetune.eval_strategy", "finetune.group_by_length", "finetune.num_threads",
+        "extract.mixed_precision"]
     assert Deviation("finetune.epochs", 1, 3) in devs
     assert Deviation("models", ["minilm"], ["bert-base-cased", "roberta-base", "xlnet-base-cased"]) in devs
     assert str(devs[4]) == "finetune.epochs: 1 (paper profile: 3)"

@@ -105,3 +105,42 @@ def test_words_must_fit_the_one_word_per_line_file(tmp_path: Path) -> None:
         w.write_rows(np.arange(2), np.zeros((2, 1, 1)))
         w.commit([0, 2], [["a", "b\nc"]], [0, 0], ["X"], {}, {})
     assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.integration
+def test_tasks_over_the_same_sentences_share_one_extraction(tmp_path: Path, minilm_dir: Path) -> None:
+    """chunk-wsj after pos-wsj links pos-wsj's activations (same inode, no forward pass) and the store is byte for
+    byte what a fresh extraction writes; with other extraction settings (another inputs digest) nothing is linked."""
+    import filecmp
+    import json
+    import shutil
+
+    from pipeline.config import Params
+    from pipeline.stages.extract import extract
+    from pipeline.stages.prepare import prepare
+
+    params = Params()
+    for task in ("pos-wsj", "chunk-wsj"):
+        prepare(params, tmp_path, task)
+    (tmp_path / "models" / "minilm").mkdir(parents=True)
+    (tmp_path / "models" / "minilm" / "base").symlink_to(minilm_dir, target_is_directory=True)
+    pos = extract(params, tmp_path, "minilm", "base", "pos-wsj")
+    chunk = extract(params, tmp_path, "minilm", "base", "chunk-wsj")
+    assert (pos / ACTS_FILE).stat().st_ino == (chunk / ACTS_FILE).stat().st_ino
+    log = json.loads((tmp_path / "results" / "runs" / "extract" / "minilm-base-chunk-wsj.json").read_text())
+    assert log["facts"]["linked_from"] == "pos-wsj"
+    linked = tmp_path / "linked"
+    shutil.copytree(chunk, linked)
+    shutil.rmtree(pos)
+    fresh = extract(params, tmp_path, "minilm", "base", "chunk-wsj")  # no sibling now: runs the model
+    names = sorted(p.name for p in linked.iterdir())
+    assert names == sorted(p.name for p in fresh.iterdir()) and "labels.npy" in names
+    match, mismatch, errors = filecmp.cmpfiles(linked, fresh, names, shallow=False)
+    assert mismatch == [] and errors == [] and len(match) == len(names)
+    assert ActivationStore(fresh).label_names != ActivationStore(
+        extract(params, tmp_path, "minilm", "base", "pos-wsj")).label_names  # own labels, shared activations
+    other = params.model_copy(update={"extract": params.extract.model_copy(update={"batch_size": 8})})
+    again = extract(other, tmp_path, "minilm", "base", "chunk-wsj")
+    assert (again / ACTS_FILE).stat().st_ino != (pos / ACTS_FILE).stat().st_ino
+    assert json.loads((again / "meta.json").read_text())["inputs_digest"] != json.loads(
+        (pos / "meta.json").read_text())["inputs_digest"]

@@ -139,3 +139,24 @@ def test_a_stages_exit_code_is_left_to_its_own_join() -> None:
     assert proc not in multiprocessing.active_children()  # nobody else polls it
     proc.join()
     assert proc.exitcode == 0
+
+
+def test_a_code_change_after_the_server_started_runs_cold(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server imported the pipeline's code once; once a module changes on disk, stages run cold (new
+    interpreter, the code as it is now), so what runs is what DVC hashes."""
+    import pipeline.warm as warm
+
+    pool = WarmExecutor(1, stage_env(1))
+    env = {**pool._server(), **HERE}  # one server per process: an earlier test may have started it
+    try:
+        first = tmp_path / "first.log"
+        assert pool.submit("s", "python -m pipeline tasks", {"cwd": tmp_path, "env": env}, first).result().code == 0
+        assert "# warm: forked" in first.read_text(encoding="utf-8") and pool.cold == 0
+        stamp = warm.code_stamp()
+        assert stamp and stamp == warm.code_stamp() and any(f == "warm.py" for f, _, _ in stamp)
+        monkeypatch.setattr(warm, "code_stamp", lambda: (*stamp, ("edited.py", 1, 1)))
+        second = tmp_path / "second.log"
+        assert pool.submit("s", "python -m pipeline tasks", {"cwd": tmp_path, "env": env}, second).result().code == 0
+        assert "# warm: forked" not in second.read_text(encoding="utf-8") and pool.cold == 1
+    finally:
+        pool.close()

@@ -53,10 +53,12 @@ def inputs_digest(model_dir: Path, sentences: Sequence[Sequence[str]], ranges: d
 
 
 @contextmanager
-def variant_lock(folder: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``folder/.extract.lock`` (the extractions of one model variant, one at a time)."""
+def variant_lock(lay: Layout, model_name: str, variant: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``activations/.locks/<model>-<variant>.lock`` (the extractions of one model
+    variant, one at a time; the folder is outside every store, so no output holds a stray file)."""
+    folder = lay.activations / ".locks"
     folder.mkdir(parents=True, exist_ok=True)
-    with (folder / ".extract.lock").open("a") as fh:
+    with (folder / f"{model_name}-{variant}.lock").open("a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
@@ -112,7 +114,7 @@ def extract(params: Params, root: Path, model_name: str, variant: str, task: str
     settings = params.extract.model_dump(mode="json")
     out = lay.activation_dir(model_name, variant, task)
     t0 = time.perf_counter()
-    with variant_lock(out.parent):
+    with variant_lock(lay, model_name, variant):
         digest = inputs_digest(model_dir, sentences, ranges, settings, autocast)
         meta = {"model": model_name, "variant": variant, "task": task, "aggregation": params.extract.aggregation,
                 "autocast": autocast, "inputs_digest": digest,
