@@ -75,9 +75,9 @@ WHY: dict[str, list[str]] = {
         "BUDGET: one probe seed (`probe.seeds`), since a probe's cost grows with its tags and the raw Brown tags are "
         "several times the PTB's (their number is under Setup); the intervals still cover the fine-tuning seeds "
         "and the test sentences, which dominate.",
-        "Precision: extraction under bf16 autocast and probe training with bf16 matmuls where the CPU has native "
-        "bf16 (float32 elsewhere); the effect was measured side by side against float32 "
-        "(benchmarks/README-precision.md). The stores are float16 either way.",
+        "Precision: extraction under bf16 autocast where the CPU has native bf16 (float32 elsewhere); the effect on "
+        "every layer's probe accuracy was measured side by side against float32 (benchmarks/README-precision.md). "
+        "The stores are float16 either way; probes train in float32.",
     ],
     "paper": [
         "GLUE test labels are hidden, so the GLUE validation split serves as test and a seeded slice of train as dev.",

@@ -24,8 +24,9 @@ if [ ! -d "$dir" ]; then
 elif [ "$(git -C "$dir" rev-parse HEAD)" != "$head" ]; then
     keep="$(mktemp)"
     cp "$dir/dvc.lock" "$keep"
-    git -C "$dir" checkout --quiet -- params.yaml dvc.lock
-    git -C "$dir" checkout --quiet --detach "$head"
+    # --force: params.yaml and dvc.lock were rewritten by the run, and results/offline-full/ may be tracked by the
+    # newer commit (committed results); the run's own dvc.lock goes back in place right after
+    git -C "$dir" checkout --quiet --force --detach "$head"
     cp "$keep" "$dir/dvc.lock"
     rm -f "$keep"
 fi
