@@ -65,6 +65,9 @@ class Executor(Protocol):
     def submit(self, stage: str, cmd: str, kwargs: dict[str, Any], log_file: Path, near: str = "") -> Future:
         ...
 
+    def terminate(self) -> None:
+        ...
+
     def close(self) -> None:
         ...
 
@@ -85,17 +88,43 @@ def run_command_on_node(cmd: str, cwd: str, env: dict[str, str]) -> tuple[int, f
     return (*run_command(cmd, cwd, {**env, NODE_ENV: node}), node)
 
 
-def run_command_to_file(cmd: str, cwd: str, env: dict[str, str], log_file: Path) -> StageResult:
+def run_command_to_file(cmd: str, cwd: str, env: dict[str, str], log_file: Path,
+                        running: set[subprocess.Popen] | None = None) -> StageResult:
     """:func:`run_command` with the output written to ``log_file`` as it comes (``tail -f`` follows a
-    long stage)."""
+    long stage). The command runs in its own session (process group); while it runs its ``Popen`` is in
+    ``running``, so that :meth:`LocalExecutor.terminate` can stop it and everything it started."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     with open(log_file, "w", encoding="utf-8") as out:
         out.write(f"$ {cmd}\n")
         out.flush()
-        proc = subprocess.run(["/bin/sh", "-c", cmd], cwd=cwd, env=env, stdout=out,  # noqa: S603
-                              stderr=subprocess.STDOUT, check=False)
-    return StageResult(proc.returncode, time.perf_counter() - t0, "")
+        proc = subprocess.Popen(["/bin/sh", "-c", cmd], cwd=cwd, env=env, stdout=out,  # noqa: S603
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        if running is not None:
+            running.add(proc)
+        try:
+            code = proc.wait()
+        finally:
+            if running is not None:
+                running.discard(proc)
+    return StageResult(code, time.perf_counter() - t0, "")
+
+
+def stop_process_group(proc: subprocess.Popen, grace_s: float = 10.0) -> None:
+    """SIGTERM to ``proc``'s process group (a stage command and its children), SIGKILL after ``grace_s``."""
+    import os
+    import signal
+
+    for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def _to_log(log_file: Path, cmd: str) -> Callable[[tuple[int, float, str, str]], StageResult]:
@@ -127,11 +156,19 @@ class LocalExecutor:
     def __init__(self, jobs: int) -> None:
         self.slots = jobs
         self._pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="stage")
+        self._running: set[subprocess.Popen] = set()
 
     def submit(self, stage: str, cmd: str, kwargs: dict[str, Any], log_file: Path, near: str = "") -> Future:
         """Run ``cmd`` in ``kwargs["cwd"]`` with ``kwargs["env"]``; its output goes to ``log_file`` as it comes
         (``near`` is for Ray; here every command runs on this machine)."""
-        return self._pool.submit(run_command_to_file, cmd, str(kwargs["cwd"]), kwargs["env"], log_file)
+        return self._pool.submit(run_command_to_file, cmd, str(kwargs["cwd"]), kwargs["env"], log_file,
+                                 self._running)
+
+    def terminate(self) -> None:
+        """Stop every running stage command and what it started (the run was interrupted); nothing new starts."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for proc in list(self._running):
+            stop_process_group(proc)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -184,10 +221,14 @@ class RayExecutor:
             cmd, str(kwargs["cwd"]), kwargs["env"])
         return _chain(ref.future(), _to_log(log_file, cmd))
 
+    def terminate(self) -> None:
+        """Nothing to stop here: :meth:`close` shuts an embedded Ray down, which ends its tasks; a cluster's
+        tasks of an interrupted run finish on their nodes (their outputs are not recorded)."""
+
     def close(self) -> None:
         if self._started:
             self._ray.shutdown()
 
 
 __all__ = ["Executor", "GPU_STAGES", "LocalExecutor", "MAX_RETRIES", "NODE_ENV", "RayExecutor", "StageResult",
-           "run_command", "run_command_on_node", "run_command_to_file", "stage_resources"]
+           "run_command", "run_command_on_node", "run_command_to_file", "stage_resources", "stop_process_group"]

@@ -36,7 +36,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -196,11 +196,39 @@ def run_pipeline(root: Path | str, jobs: int | None = None, targets: Sequence[st
                 slots = jobs or default_jobs()
                 env = stage_env(slots)  # decided once: the warm server starts with what every stage gets
                 pool = WarmExecutor(slots, env) if warm else LocalExecutor(slots)
-        return _run(repo, root, pool, env, targets, force, dry, say)
+        with _sigterm_as_interrupt():
+            try:
+                return _run(repo, root, pool, env, targets, force, dry, say)
+            except BaseException:  # an interrupt (Ctrl-C, SIGTERM) or a crash: no stage outlives the run
+                if pool is not None:
+                    say("interrupted: stopping the running stages (what finished is recorded)")
+                    pool.terminate()
+                raise
     finally:
         dvc_log.setLevel(level)
         if pool is not None:
             pool.close()
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """While the run lasts, SIGTERM (a job scheduler, ``timeout``, ``kill``) interrupts it as Ctrl-C does, so the
+    running stages are stopped and what finished is recorded; outside the main thread nothing changes."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _run(repo: Any, root: Path, pool: Executor | None, env: dict[str, str], targets: Sequence[str], force: bool,

@@ -27,6 +27,7 @@ import multiprocessing.forkserver
 import os
 import shlex
 import shutil
+import signal
 import sys
 import threading
 import time
@@ -158,6 +159,17 @@ def stage_main(argv: list[str], cwd: str, env: dict[str, str], log_file: str) ->
     sys.exit(code)
 
 
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (the forkserver reaps its children, so an ended one is gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def start_unpolled(proc: Any) -> None:
     """Start ``proc`` (a forkserver ``multiprocessing.Process``) so that only its own ``join()`` reads its exit code.
 
@@ -169,14 +181,19 @@ def start_unpolled(proc: Any) -> None:
         multiprocessing.process._children.discard(proc)  # type: ignore[attr-defined]
 
 
-def _run_warm(ctx: Any, argv: list[str], cmd: str, cwd: str, env: dict[str, str], log_file: Path) -> StageResult:
+def _run_warm(ctx: Any, argv: list[str], cmd: str, cwd: str, env: dict[str, str], log_file: Path,
+              running: set[Any]) -> StageResult:
     log_file.parent.mkdir(parents=True, exist_ok=True)
     log_file.write_text(f"$ {cmd}\n# warm: forked from the server that imported torch and transformers once\n",
                         encoding="utf-8")
     t0 = time.perf_counter()
     proc = ctx.Process(target=stage_main, args=(argv, cwd, env, str(log_file)), name=env.get("DVC_STAGE", "stage"))
     start_unpolled(proc)
-    proc.join()
+    running.add(proc)
+    try:
+        proc.join()
+    finally:
+        running.discard(proc)
     code = proc.exitcode
     proc.close()
     return StageResult(code if code is not None else -1, time.perf_counter() - t0, "")
@@ -192,6 +209,7 @@ class WarmExecutor(LocalExecutor):
         self._env = dict(env)
         self.cold = 0
         self._warned = False
+        self._forked: set[Any] = set()
 
     def _server(self) -> dict[str, str]:
         """Start the server on first use (a run with nothing to do starts none); return its environment."""
@@ -211,7 +229,26 @@ class WarmExecutor(LocalExecutor):
             self.cold += 1
             log.debug("%s runs cold: %s", stage, cmd)
             return super().submit(stage, cmd, kwargs, log_file, near)
-        return self._pool.submit(_run_warm, self._ctx, argv, cmd, str(kwargs["cwd"]), dict(kwargs["env"]), log_file)
+        return self._pool.submit(_run_warm, self._ctx, argv, cmd, str(kwargs["cwd"]), dict(kwargs["env"]), log_file,
+                                 self._forked)
+
+    def terminate(self) -> None:
+        """Stop every running stage, forked or cold (the run was interrupted): SIGTERM, SIGKILL after 10 s."""
+        super().terminate()
+        pids = []
+        for proc in list(self._forked):
+            try:
+                pids.append(proc.pid)
+                proc.terminate()
+            except ValueError:  # it just finished and was closed by its own thread
+                continue
+        deadline = time.monotonic() + 10.0
+        while pids and time.monotonic() < deadline:  # by pid: a forkserver child's exit code is its own join's
+            pids = [pid for pid in pids if _alive(pid)]
+            time.sleep(0.1)
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
     def _code_changed(self) -> bool:
         """Whether the package's code on disk differs from what the server imported (edited during the run): a

@@ -200,3 +200,51 @@ def test_store_producer_is_the_extraction_a_stage_reads() -> None:
     assert store_producer(["model@m", "extract@m-base-pos", "prepare@pos"]) == "extract@m-base-pos"
     assert store_producer(["finetune@m-sst2-42", "prepare@sst2"]) is None
     assert store_producer([]) is None
+
+
+SLOW = {"fast": {"cmd": "echo F > fast.txt", "outs": ["fast.txt"]},
+        "slow": {"cmd": "echo $$ > slow.pid; sleep 120; echo S > slow.txt", "outs": ["slow.txt"]}}
+
+
+@pytest.mark.parametrize("warm", [False, True])
+def test_sigterm_stops_the_running_stages_and_records_what_finished(tmp_path: Path, warm: bool) -> None:
+    """SIGTERM to the runner (a scheduler, `timeout`, `kill`) stops it like Ctrl-C: the running stage command and
+    its children are stopped (no orphan goes on writing outputs), what finished is in dvc.lock, the exit is
+    prompt and non-zero. With ``warm`` the runner itself is a warm-forked stage of an outer runner's executor,
+    which WarmExecutor.terminate stops the same way."""
+    import signal
+    import time
+
+    root = project(tmp_path / "p", SLOW)
+    code = f"from pipeline.parallel import run_pipeline; run_pipeline({str(root)!r}, jobs=2, warm=False)"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    if warm:
+        from pipeline.warm import WarmExecutor
+
+        shutil.copy(Path(__file__).resolve().parents[1] / "params.yaml", root / "params.yaml")  # the CLI reads it
+        outer = WarmExecutor(1, stage_env(1))
+        server = {**outer._server(), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+        fut = outer.submit("run", "python -m pipeline run -j 2 --cold", {"cwd": root, "env": server},
+                           tmp_path / "outer.log")
+    else:
+        runner = subprocess.Popen([sys.executable, "-c", code], cwd=root, env=env)
+    deadline = time.monotonic() + 120
+    while not ((root / "slow.pid").is_file() and (root / "fast.txt").is_file()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)  # the runner has recorded `fast` in its batch or holds it for the final flush
+    group = int((root / "slow.pid").read_text())
+    t0 = time.monotonic()
+    if warm:
+        outer.terminate()
+        result = fut.result(timeout=60)
+        outer.close()
+        assert result.code != 0
+    else:
+        runner.send_signal(signal.SIGTERM)
+        assert runner.wait(timeout=60) != 0
+    assert time.monotonic() - t0 < 30
+    time.sleep(0.5)
+    with pytest.raises(ProcessLookupError):
+        os.kill(group, 0)  # the stage's shell is gone (it waits on its sleep, so that is gone too)
+    assert not (root / "slow.txt").exists()
+    assert "fast" in _lock(root)["stages"] and "slow" not in _lock(root)["stages"]
