@@ -37,6 +37,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+from pipeline.atomic import pid_alive
 from pipeline.executors import LocalExecutor, StageResult
 
 log = logging.getLogger(__name__)
@@ -159,17 +160,6 @@ def stage_main(argv: list[str], cwd: str, env: dict[str, str], log_file: str) ->
     sys.exit(code)
 
 
-def _alive(pid: int) -> bool:
-    """Whether process ``pid`` exists (the forkserver reaps its children, so an ended one is gone)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def start_unpolled(proc: Any) -> None:
     """Start ``proc`` (a forkserver ``multiprocessing.Process``) so that only its own ``join()`` reads its exit code.
 
@@ -244,7 +234,7 @@ class WarmExecutor(LocalExecutor):
                 continue
         deadline = time.monotonic() + 10.0
         while pids and time.monotonic() < deadline:  # by pid: a forkserver child's exit code is its own join's
-            pids = [pid for pid in pids if _alive(pid)]
+            pids = [pid for pid in pids if pid_alive(pid)]
             time.sleep(0.1)
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
