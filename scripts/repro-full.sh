@@ -8,7 +8,7 @@
 #   results/offline-full/lock.yaml   the worktree's dvc.lock (the API checks every served file's md5 against it)
 #   results/offline-full/run.json    wall time, stages run, peak disk of the worktree (sampled every 30 s)
 # Progress: the runner's log lines ("N of M settled"), also in .full/run.log; per-stage logs in
-# .full/results/offline-full/runs/logs/. JOBS: parallel stages (default: the runner's choice).
+# .full/results/runs/logs/. JOBS: parallel stages (default: the runner's choice).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 src="$PWD"
