@@ -64,3 +64,29 @@ def test_bad_inputs_name_the_problem(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert gate.main([str(base), str(base), "--tolerance", "1.5"]) == 2
     empty = bench_file(tmp_path / "empty.json", {"test_extract": {}})
     assert gate.main([str(empty), str(base)]) == 2
+
+
+def classed(path: Path, ratios: dict[str, dict[str, float]], vendor: str, family: int, model: int) -> Path:
+    """A baseline file recorded on a CPU of the given class (pytest-benchmark's ``machine_info``)."""
+    bench_file(path, ratios)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["machine_info"] = {"cpu": {"vendor_id_raw": vendor, "family": family, "model": model}}
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def test_each_run_is_gated_against_the_baseline_of_its_cpu_class(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture) -> None:
+    amd = classed(tmp_path / "0001_amd.json", {"test_probe": {"ratio_vs_dense": 0.52}}, "AuthenticAMD", 25, 1)
+    xeon = classed(tmp_path / "0002_xeon.json", {"test_probe": {"ratio_vs_dense": 0.22}}, "GenuineIntel", 6, 167)
+    on_xeon = classed(tmp_path / "cur.json", {"test_probe": {"ratio_vs_dense": 0.2}}, "GenuineIntel", 6, 167)
+    assert gate.main([str(amd), str(xeon), str(on_xeon)]) == 0  # 0.2 >= 0.22 / 2
+    assert "0002_xeon.json (same CPU class: GenuineIntel/6/167)" in capsys.readouterr().out
+    on_amd = classed(tmp_path / "cur.json", {"test_probe": {"ratio_vs_dense": 0.2}}, "AuthenticAMD", 25, 1)
+    assert gate.main([str(amd), str(xeon), str(on_amd)]) == 1  # 0.2 < 0.52 / 2: a regression on the AMD class
+    other_intel = classed(tmp_path / "cur.json", {"test_probe": {"ratio_vs_dense": 0.2}}, "GenuineIntel", 6, 85)
+    assert gate.main([str(amd), str(xeon), str(other_intel)]) == 0
+    assert "same vendor only" in capsys.readouterr().out
+    unknown = classed(tmp_path / "cur.json", {"test_probe": {"ratio_vs_dense": 0.1}}, "HygonGenuine", 24, 0)
+    assert gate.main([str(amd), str(xeon), str(unknown)]) == 1  # the lowest baseline (0.22) still gates: 0.1 < 0.11
+    assert "against the lowest of 2 baselines" in capsys.readouterr().out
