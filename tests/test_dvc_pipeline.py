@@ -55,7 +55,9 @@ from dvc.repo import Repo
 index = Repo(".").index
 print(json.dumps({
     "stages": {s.addressing: {"cmd": s.cmd, "deps": sorted(str(d.def_path) for d in s.deps),
-                              "outs": sorted(str(o.def_path) for o in s.outs)} for s in index.stages},
+                              "outs": sorted(str(o.def_path) for o in s.outs),
+                              "cached": sorted(str(o.def_path) for o in s.outs if o.use_cache)}
+               for s in index.stages},
     "metrics": sorted("/".join(key) for keys in index.metric_keys.values() for key in keys),
     "plots": sorted("/".join(key) for keys in index.plot_keys.values() for key in keys),
 }))
@@ -161,6 +163,23 @@ def test_every_data_path_comes_from_params_paths(project: Path) -> None:
     assert now["plots"] == sorted(move(p) for p in default["plots"])
     finetunes = [n for n in now["stages"] if n.startswith("finetune@")]
     assert len(now["plots"]) == 2 + len(finetunes)  # the report's two + one training-curve folder per fine-tune
+
+
+@pytest.mark.parametrize("profile", ["offline", "offline-full"])
+def test_activation_stores_stay_out_of_the_dvc_cache(project: Path, profile: str) -> None:
+    """An extraction store is as large as its text (a base-size model's Brown store is about 3 GB): a
+    cached copy next to the workspace's would double the disk (issue 13), so no out under
+    ``paths.activations`` is cached, and every extract stage has its store as an out (deleting one
+    makes ``dvc repro`` re-extract it)."""
+    assert main(["--params", str(project / "params.yaml"), "profile", profile]) == 0
+    root = yaml.safe_load((project / "params.yaml").read_text())["paths"]["activations"]
+    stages = _resolved(project)["stages"]
+    extracts = {n: st for n, st in stages.items() if n.startswith("extract@")}
+    assert extracts
+    for name, st in extracts.items():
+        assert any(o.startswith(f"{root}/") for o in st["outs"]), name
+    cached = sorted(o for st in stages.values() for o in st["cached"] if o.startswith(f"{root}/"))
+    assert not cached, f"activation stores in DVC's cache (set `cache: false` on them in dvc.yaml): {cached}"
 
 
 def test_profile_command_errors(project: Path, caplog: pytest.LogCaptureFixture) -> None:
