@@ -88,7 +88,10 @@ def _parser() -> argparse.ArgumentParser:
     pf.add_argument("name", nargs="?", help="offline (the defaults) or paper")
 
     sub.add_parser("tasks", help="list the probing tasks and models")
-    sub.add_parser("summary", help="list what the pipeline has produced so far (corpora, activation stores)")
+    sm = sub.add_parser("summary", help="list what the pipeline has produced so far (corpora, activation stores, "
+                                        "results) and the stage times of its run logs")
+    sm.add_argument("-j", "--jobs", type=int, default=1,
+                    help="stages run at once, for the wall-time bound of the stage times (default 1)")
     return p
 
 
@@ -178,7 +181,10 @@ def _run(args: argparse.Namespace) -> int:
     elif args.cmd == "summary":
         from pipeline.stages.summary import summary
 
-        print(summary(params, root))
+        if args.jobs < 1:
+            log.error("--jobs must be at least 1 (got %d).", args.jobs)
+            return 2
+        print(summary(params, root, args.jobs))
     return 0
 
 

@@ -64,3 +64,15 @@ def test_mpnet_pos_matches_an_independent_recomputation() -> None:
     ours = json.loads((ROOT / rec["result_file"]).read_text(encoding="utf-8"))
     assert rec["pipeline"] == [round(a, 5) for a in ours["test_accuracy"]["mean"]]
     assert rec["within_tolerance"] and rec["max_abs_diff_points"] <= rec["tolerance_points"]
+
+
+@needs_results
+def test_committed_results_pass_their_own_regression_baseline() -> None:
+    """``baselines/offline-full.json`` was recorded from the committed results (``python -m pipeline check
+    --write-baseline`` in the worktree): the gate passes on them, and it names the same profile."""
+    from pipeline.check import load_baseline, run_check
+
+    baseline = ROOT / "baselines" / "offline-full.json"
+    assert load_baseline(baseline)["profile"] == "offline-full"
+    code, table = run_check(FULL, baseline)
+    assert code == 0, table

@@ -18,10 +18,33 @@ def _took(log: RunLog | None) -> str:
     return f"{log.seconds:.1f} s" if log is not None and log.seconds is not None else NOT_RECORDED
 
 
-def summary(params: Params, root: Path) -> str:
+def stage_times(runs: dict[tuple[str, str], RunLog], jobs: int = 1) -> list[str]:
+    """Lines of the run time per stage and model from the run logs (``runs``: ``(stage, name) -> RunLog``):
+    invocations, total, fastest and slowest, then the sum over all stages and the wall time it implies at
+    ``jobs`` stages at once (the sum / ``jobs``: a lower bound, reached when the slots stay full). The run
+    logs' seconds include any time a stage spent paused."""
+    groups: dict[tuple[str, str], list[float]] = {}
+    for (stage, name), log in runs.items():
+        if log.seconds is not None:
+            groups.setdefault((stage, name.split("-", 1)[0]), []).append(log.seconds)
+    if not groups:
+        return []
+    order = {s: i for i, s in enumerate(("finetune", "extract", "probe", "neurons"))}
+    lines = ["Stage times (results/runs/): invocations, total, fastest to slowest"]
+    for (stage, model), secs in sorted(groups.items(), key=lambda kv: (order.get(kv[0][0], 9), kv[0])):
+        lines.append(f"  {stage:9s} {model:10s} {len(secs):3d} x  {sum(secs):9.0f} s  "
+                     f"({min(secs):.0f}-{max(secs):.0f} s)")
+    total = sum(sum(v) for v in groups.values())
+    lines.append(f"  all       {sum(len(v) for v in groups.values()):14d} x  {total:9.0f} s  = {total / 3600:.2f} h; "
+                 f"at {jobs} at once at least {total / jobs / 3600:.2f} h of wall time")
+    return lines
+
+
+def summary(params: Params, root: Path, jobs: int = 1) -> str:
     """A readable table of the prepared corpora, activation stores and results under ``root``.
 
-    Timings and speeds come from the run logs (``results/runs/``), "not recorded" where there is none.
+    Timings and speeds come from the run logs (``results/runs/``), "not recorded" where there is none;
+    the last block sums them per stage and model (:func:`stage_times`, ``jobs`` stages at once).
     """
     from pipeline.store import ActivationStore, StoreError
 
@@ -50,7 +73,7 @@ def summary(params: Params, root: Path) -> str:
         res = load_results(lay.results.root)
     except ResultsError as err:
         lines.append(f"Results ({lay.results.root}): unreadable ({err})")
-        return "\n".join(lines)
+        return "\n".join(lines + stage_times(runs, jobs))
     if res.finetune:
         lines.append("Fine-tuned variants (results/finetune/): test score vs majority baseline, time")
         for (m, c), r in sorted(res.finetune.items()):
@@ -68,4 +91,4 @@ def summary(params: Params, root: Path) -> str:
         for (m, v, t), n in sorted(res.neurons.items()):
             lines.append(f"  {m}/{v:16s} {t:10s} k={n.k:4d} of {n.n_neurons}, mean layer {n.mean_layer:.2f}, "
                          f"per layer {n.counts} ({_took(runs.get(('neurons', f'{m}-{v}-{t}')))})")
-    return "\n".join(lines)
+    return "\n".join(lines + stage_times(runs, jobs))
