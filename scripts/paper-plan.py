@@ -68,10 +68,24 @@ class Measured:
 
 
 def _median_timings(runs: Path, kind: str, key: str) -> dict[str, list[float]]:
+    """Run name -> the ``key`` timings of its run logs under ``runs/kind``; logs without that timing are left
+    out (an extraction that linked the store of a task with the same sentences ran no model)."""
     out: dict[str, list[float]] = {}
     for f in sorted((runs / kind).glob("*.json")):
         rec = json.loads(f.read_text())
-        out.setdefault(rec["name"], []).append(rec["timings"][key])
+        if key in rec["timings"]:
+            out.setdefault(rec["name"], []).append(rec["timings"][key])
+    return out
+
+
+def _linked_tasks(runs: Path, tasks: list[str]) -> dict[str, str]:
+    """Task -> a task whose store its extraction linked (the same sentences), from the extract run logs."""
+    out = {}
+    for f in sorted((runs / "extract").glob("*.json")):
+        rec = json.loads(f.read_text())
+        task = next((t for t in tasks if rec["name"].endswith(f"-{t}")), None)
+        if task and (rec.get("facts") or {}).get("linked_from"):
+            out[task] = rec["facts"]["linked_from"]
     return out
 
 
@@ -85,13 +99,20 @@ def measure(root: Path) -> Measured:
     runs = root / "results" / "runs"
     if not (runs / "finetune").is_dir():
         sys.exit(f"no measured timings under {runs}: run the offline pipeline first (make repro)")
+    tasks = params["probe_tasks"]
     ft = [t for ts in _median_timings(runs, "finetune", "train_seconds").values() for t in ts]
     by_task: dict[str, dict[str, list[float]]] = {"extract": {}, "probe": {}, "neurons": {}}
-    tasks = params["probe_tasks"]
     for kind, key in (("extract", "extract"), ("probe", "stage"), ("neurons", "stage")):
         for name, ts in _median_timings(runs, kind, key).items():
             task = next(t for t in tasks if name.endswith(t))
             by_task[kind].setdefault(task, []).extend(ts)
+    for task, sibling in _linked_tasks(runs, tasks).items():  # the same sentences: the same extraction time
+        if task not in by_task["extract"] and sibling in by_task["extract"]:
+            by_task["extract"][task] = by_task["extract"][sibling]
+    missing = [f"{kind} {t}" for kind in by_task for t in tasks if t not in by_task[kind]]
+    if missing:
+        sys.exit(f"no measured timings under {runs} for {', '.join(missing)}: run the offline pipeline first "
+                 "(make repro)")
     words, sentences, subwords, train_words, classes = {}, {}, {}, {}, {}
     for task in tasks:
         ext = json.loads((root / "activations" / model / "base" / task / "meta.json").read_text())["extraction"]
@@ -175,8 +196,8 @@ def plan(m: Measured, seeds: int, gpu_tflops: float, gpus_per_node: int, cpus_pe
               "",
               f"Disk: {n_stores} stores = {stores_total / GB:,.0f} GB; models (float32 safetensors, "
               f"{n_models} base + {n_finetune} fine-tuned) = {model_bytes / GB:,.0f} GB; total "
-              f"{(stores_total + model_bytes) / GB:,.0f} GB, twice that with DVC's cache as copies "
-              f"(default cache.type). Peak per worker ({gpus_per_node} GPU + {cpus_per_node} CPU slots, each "
+              f"{(stores_total + model_bytes) / GB:,.0f} GB (the stores stay out of DVC's cache; the models are cached, "
+              f"another {model_bytes / GB:,.0f} GB as copies with the default cache.type). Peak per worker ({gpus_per_node} GPU + {cpus_per_node} CPU slots, each "
               f"on at most one store, plus the base models in the hub cache): {per_worker / GB:.0f} GB.",
               "",
               f"Assumptions: {gpu_tflops:g} TFLOP/s effective per GPU (--gpu-tflops); FLOPs = 6 (train) or 2 "
