@@ -196,8 +196,9 @@ def plan(m: Measured, seeds: int, gpu_tflops: float, gpus_per_node: int, cpus_pe
               "",
               f"Disk: {n_stores} stores = {stores_total / GB:,.0f} GB; models (float32 safetensors, "
               f"{n_models} base + {n_finetune} fine-tuned) = {model_bytes / GB:,.0f} GB; total "
-              f"{(stores_total + model_bytes) / GB:,.0f} GB (the stores stay out of DVC's cache; the models are cached, "
-              f"another {model_bytes / GB:,.0f} GB as copies with the default cache.type). Peak per worker ({gpus_per_node} GPU + {cpus_per_node} CPU slots, each "
+              f"{(stores_total + model_bytes) / GB:,.0f} GB (the stores stay out of DVC's cache; the models are "
+              f"cached, another {model_bytes / GB:,.0f} GB as copies with the default cache.type). Peak per worker "
+              f"({gpus_per_node} GPU + {cpus_per_node} CPU slots, each "
               f"on at most one store, plus the base models in the hub cache): {per_worker / GB:.0f} GB.",
               "",
               f"Assumptions: {gpu_tflops:g} TFLOP/s effective per GPU (--gpu-tflops); FLOPs = 6 (train) or 2 "
