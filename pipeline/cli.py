@@ -90,8 +90,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("tasks", help="list the probing tasks and models")
     sm = sub.add_parser("summary", help="list what the pipeline has produced so far (corpora, activation stores, "
                                         "results) and the stage times of its run logs")
-    sm.add_argument("-j", "--jobs", type=int, default=1,
-                    help="stages run at once, for the wall-time bound of the stage times (default 1)")
+    sm.add_argument("-j", "--jobs", type=int, default=None,
+                    help="stages run at once, for the wall-time bound of the stage times (default: as many as "
+                         "`python -m pipeline run` starts here)")
     return p
 
 
@@ -179,12 +180,13 @@ def _run(args: argparse.Namespace) -> int:
         out = report(params, root)
         print(f"Report: {out}")
     elif args.cmd == "summary":
+        from pipeline.parallel import default_jobs
         from pipeline.stages.summary import summary
 
-        if args.jobs < 1:
+        if args.jobs is not None and args.jobs < 1:
             log.error("--jobs must be at least 1 (got %d).", args.jobs)
             return 2
-        print(summary(params, root, args.jobs))
+        print(summary(params, root, default_jobs() if args.jobs is None else args.jobs))
     return 0
 
 

@@ -37,7 +37,21 @@ class Deviation:
         return f"{self.key}: {_show(self.ours)} (paper profile: {_show(self.paper)})"
 
 
+class _Unset:
+    """A key that one side's mapping lacks (e.g. ``finetune.model_max_train_examples.mpnet`` against a profile
+    without per-model caps)."""
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+#: The value of a key one side does not set; shown as "not set".
+UNSET: Any = _Unset()
+
+
 def _show(value: Any) -> str:
+    if value is UNSET:
+        return "not set"
     if isinstance(value, list):
         return "[" + ", ".join(_show(v) for v in value) + "]"
     if isinstance(value, float) and value.is_integer():
@@ -58,8 +72,10 @@ def _flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def deviations(params: Params, reference: Params) -> list[Deviation]:
     """Every param whose value in ``params`` differs from ``reference`` (normally the paper profile), in the
-    order of the parameter file; a list counts as one value, ``profile`` is skipped."""
+    order of the parameter file; a list counts as one value, ``profile`` is skipped. A key of a mapping-valued
+    param (a per-model cap) that only one side sets differs from :data:`UNSET` on the other side."""
     ours = _flat(params.model_dump(mode="json"))
     theirs = _flat(reference.model_dump(mode="json"))
-    return [Deviation(k, v, theirs[k]) for k, v in ours.items()
-            if k.split(".")[0] not in SKIPPED and v != theirs[k]]
+    keys = [*ours, *(k for k in theirs if k not in ours)]
+    return [Deviation(k, ours.get(k, UNSET), theirs.get(k, UNSET)) for k in keys
+            if k.split(".")[0] not in SKIPPED and ours.get(k, UNSET) != theirs.get(k, UNSET)]

@@ -112,6 +112,19 @@ def test_deviations_of_the_offline_run_from_the_paper_profile() -> None:
     assert deviations(paper, paper) == []  # `profile` itself is not a deviation
 
 
+def test_a_per_model_cap_only_one_side_sets_is_a_deviation() -> None:
+    """offline-full caps MPNet's fine-tuning examples, the paper profile caps nothing: the key exists on one side
+    only (it raised a KeyError in the report before)."""
+    full, paper = load_profile("offline-full", ROOT), load_profile("paper", ROOT)
+    by_key = {d.key: d for d in deviations(full, paper)}
+    cap = by_key["finetune.model_max_train_examples.mpnet"]
+    assert str(cap) == "finetune.model_max_train_examples.mpnet: 2000 (paper profile: not set)"
+    assert [d.key for d in deviations(paper, full) if d.key.startswith("finetune.model_max")] == [
+        "finetune.model_max_train_examples.mpnet"]  # a key only the reference sets is listed too
+    assert str({d.key: d for d in deviations(paper, full)}["finetune.model_max_train_examples.mpnet"]) == (
+        "finetune.model_max_train_examples.mpnet: not set (paper profile: 2000)")
+
+
 def test_deviations_follow_the_params() -> None:
     ours = Params.model_validate({"probe": {"lr": 1e-3, "seeds": [0]}, "extract": {"aggregation": "first"}})
     assert deviations(ours, Params()) == [Deviation("extract.aggregation", "first", "last"),
