@@ -21,7 +21,7 @@ from resultkit import (
     write_neurons,
 )
 
-from pipeline.analysis.claims import ONE_SEED, Options, evaluate_claims, proxy_reason
+from pipeline.analysis.claims import ONE_SEED, Options, evaluate_claims, proxy_reason, short_reasons
 from pipeline.analysis.intervals import Pair, delta_replicates, interval
 from pipeline.analysis.spec import SpecError, load_spec, spec_path
 from pipeline.records import ClaimVerdict, LayerResult, PackedCorrect, ResultsError, load_results
@@ -340,3 +340,13 @@ def test_fine_tuning_seeds_are_grouped_and_widen_the_interval(tmp_path: Path) ->
     width = {n: u["delta_top_ci"][1] - u["delta_top_ci"][0] for n, u in units.items()}
     assert units["same"]["delta_top"] == pytest.approx(units["spread"]["delta_top"], abs=1e-6)
     assert width["spread"] > 1.5 * width["same"]
+
+
+def test_a_claims_one_line_reason_names_each_unit_without_an_interval_once() -> None:
+    """Units share checkpoints (a base model is in every unit of its model), so the claims table names each
+    finding once, by its head, and leaves the numbers (which hold "; " and ":" in brackets) to the sections."""
+    a = ("ranking not salient for m/base/pos: top-k 0.85 against random k-sets 0.85 [0.84, 0.86] (not salient: "
+         "selection failed (accuracy (0.85) is not above (0.86); ablated accuracy (0.78) is below (0.81)))")
+    b = "ranking not salient for m/ft-seed1/pos: top-k 0.80 (x; y)"
+    assert short_reasons([f"{a}; {b}", a, "no minimal set"]) == [
+        "no minimal set", "ranking not salient for m/base/pos", "ranking not salient for m/ft-seed1/pos"]

@@ -10,7 +10,8 @@ accuracy points (deltas: fine-tuned minus base).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -412,6 +413,21 @@ def _trust(cid: str, units: list[Unit], outcome_members: dict[str, list[str]], o
     return notes
 
 
+#: The head of one finding in a unit's reason: at its start or after "; ", up to a ":" with no brackets between.
+_HEAD = re.compile(r"(?:^|; )([^:;()]+?):")
+
+
+def short_reasons(reasons: Iterable[str]) -> list[str]:
+    """The distinct heads of unit reasons for a claim's one-line reason (``"ranking not salient for
+    minilm/base/pos-wsj: top-k ... (...; ...)"`` -> ``"ranking not salient for minilm/base/pos-wsj"``; a reason
+    without a head stays whole), each once (units share checkpoints), sorted."""
+    out: set[str] = set()
+    for r in reasons:
+        heads = [h.strip() for h in _HEAD.findall(r)]
+        out.update(heads or [r])
+    return sorted(out)
+
+
 def evaluate_claims(res: Results, spec: Spec, options: Options | None = None) -> list[ClaimVerdict]:
     """Evaluate every claim of ``spec`` on ``res``: the verdicts in claim order (see module doc).
 
@@ -431,9 +447,10 @@ def evaluate_claims(res: Results, spec: Spec, options: Options | None = None) ->
         reason = no_units or outcome.reason
         if units and outcome.verdict is Verdict.NOT_APPLICABLE:
             reason = "no unit can be tested: " + "; ".join(sorted({u.reason for u in units}))
-        no_interval = sorted({u.reason for u in units if u.verdict is Verdict.INCONCLUSIVE and u.mde is None})
+        no_interval = short_reasons(u.reason for u in units if u.verdict is Verdict.INCONCLUSIVE and u.mde is None)
         if outcome.verdict is Verdict.INCONCLUSIVE and no_interval:
-            reason = outcome.reason.split(":")[0] + "; without an interval: " + "; ".join(no_interval)
+            reason = (outcome.reason.split(":")[0] + "; without an interval: " + "; ".join(no_interval)
+                      + " (each unit's numbers: its section and claims.json)")
         mdes = [u.mde for u in units if u.mde is not None]
         seeds = [u.n_seeds for u in units if u.n_seeds]
         out.append(ClaimVerdict(
