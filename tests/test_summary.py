@@ -34,3 +34,10 @@ def test_summary_rejects_a_jobs_count_below_one(tmp_path: Path, caplog: pytest.L
     root = Path(__file__).resolve().parents[1]
     assert main(["--params", str(root / "params.yaml"), "summary", "--jobs", "0"]) == 2
     assert "--jobs must be at least 1" in caplog.text
+
+
+def test_stage_times_group_a_hyphenated_model_name_whole(tmp_path: Path) -> None:
+    _logs(tmp_path, {("probe", "my-bert-base-pos-wsj"): 10.0, ("probe", "my-bert-hedge-seed42-pos-wsj"): 20.0,
+                     ("probe", "minilm-base-pos-wsj"): 5.0})
+    rows = [line.split() for line in stage_times(read_run_logs(tmp_path), models=["minilm", "my-bert"])[1:-1]]
+    assert [r[:5] for r in rows] == [["probe", "minilm", "1", "x", "5"], ["probe", "my-bert", "2", "x", "30"]]

@@ -18,7 +18,13 @@ def _took(log: RunLog | None) -> str:
     return f"{log.seconds:.1f} s" if log is not None and log.seconds is not None else NOT_RECORDED
 
 
-def stage_times(runs: dict[tuple[str, str], RunLog], jobs: int = 1) -> list[str]:
+def _model_of(name: str, models: list[str]) -> str:
+    """The model a run name (``<model>-<variant>[-<task>]``) belongs to: the longest of ``models`` it starts with
+    (a model name may hold "-"), else its part before the first "-"."""
+    return max((m for m in models if name.startswith(f"{m}-")), key=len, default=name.split("-", 1)[0])
+
+
+def stage_times(runs: dict[tuple[str, str], RunLog], jobs: int = 1, models: list[str] | None = None) -> list[str]:
     """Lines of the run time per stage and model from the run logs (``runs``: ``(stage, name) -> RunLog``):
     invocations, total, fastest and slowest, then the sum over all stages and the wall time it implies at
     ``jobs`` stages at once (the sum / ``jobs``: a lower bound, reached when the slots stay full). The run
@@ -26,7 +32,7 @@ def stage_times(runs: dict[tuple[str, str], RunLog], jobs: int = 1) -> list[str]
     groups: dict[tuple[str, str], list[float]] = {}
     for (stage, name), log in runs.items():
         if log.seconds is not None:
-            groups.setdefault((stage, name.split("-", 1)[0]), []).append(log.seconds)
+            groups.setdefault((stage, _model_of(name, models or [])), []).append(log.seconds)
     if not groups:
         return []
     order = {s: i for i, s in enumerate(("finetune", "extract", "probe", "neurons"))}
@@ -73,7 +79,7 @@ def summary(params: Params, root: Path, jobs: int = 1) -> str:
         res = load_results(lay.results.root)
     except ResultsError as err:
         lines.append(f"Results ({lay.results.root}): unreadable ({err})")
-        return "\n".join(lines + stage_times(runs, jobs))
+        return "\n".join(lines + stage_times(runs, jobs, list(params.models)))
     if res.finetune:
         lines.append("Fine-tuned variants (results/finetune/): test score vs majority baseline, time")
         for (m, c), r in sorted(res.finetune.items()):
@@ -91,4 +97,4 @@ def summary(params: Params, root: Path, jobs: int = 1) -> str:
         for (m, v, t), n in sorted(res.neurons.items()):
             lines.append(f"  {m}/{v:16s} {t:10s} k={n.k:4d} of {n.n_neurons}, mean layer {n.mean_layer:.2f}, "
                          f"per layer {n.counts} ({_took(runs.get(('neurons', f'{m}-{v}-{t}')))})")
-    return "\n".join(lines + stage_times(runs, jobs))
+    return "\n".join(lines + stage_times(runs, jobs, list(params.models)))
