@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, Optional, get_args, get_origin
+from typing import Any, Literal, Optional, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -187,12 +187,25 @@ class ProbeParams(_Strict):
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1,
                              description="probes repeated over seeds: mean, std, and a bootstrap CI over test words")
     n_boot: int = Field(1000, ge=100, description="bootstrap replicates")
-    control_task: bool = Field(True, description="Hewitt & Liang control task -> selectivity per layer")
+    control_task: Union[bool, Literal["base"]] = Field(
+        True, description="Hewitt & Liang control task -> selectivity per layer (true: every checkpoint; base: the "
+                          "pre-trained one only, whose selectivity the report tabulates; false: none)")
     solver: Literal["ours", "sklearn"] = Field("ours", description="sklearn: LogisticRegression, L2, C on dev "
                                                                    "(l1/l2/epochs/batch_size/lr then unused)")
     precision: Literal["fp32", "bf16"] = Field("fp32", description="matmuls of probe training (ours): bf16 "
                                                                     "inputs and weights, float32 master weights, "
                                                                     "loss and scoring")
+
+    @field_validator("control_task", mode="before")
+    @classmethod
+    def _control_choice(cls, v: Any) -> Any:
+        if v is True or v is False or v == "base":
+            return v
+        raise ValueError(f"control_task is true (every checkpoint), base (the pre-trained one) or false, not {v!r}")
+
+    def runs_control(self, variant: str) -> bool:
+        """Whether the probe stage of checkpoint ``variant`` (``base`` = pre-trained) runs the control task."""
+        return self.control_task is True or (self.control_task == "base" and variant == "base")
 
     def provenance(self) -> dict[str, Any]:
         """This section as results record it: ``solver`` only when it is not ``ours``, so the results of the

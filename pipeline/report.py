@@ -225,6 +225,11 @@ def render(params: Params, res: Results, claims: ClaimsFile, spec: Spec, plots: 
     return "\n".join(L)
 
 
+#: How the setup section words ``probe.control_task``.
+_CONTROL = {True: "on", "base": "on for the pre-trained checkpoints only (a budget choice: the "
+            "report tabulates the base models' selectivity)", False: "off"}
+
+
 def _setup(params: Params, res: Results) -> list[str]:
     p, e, ft = params.probe, params.extract, params.finetune
     n_words = {t: r.n_test_words for (m, v, t), r in res.layers.items() if v == "base"}
@@ -234,7 +239,7 @@ def _setup(params: Params, res: Results) -> list[str]:
             f"{p.batch_size}, {p.epochs} epochs with the best dev epoch kept; seeds {p.seeds}; "
             f"{p.n_boot} sentence-level bootstrap replicates over the test set"
             + (f" ({', '.join(f'{t}: {n}' for t, n in sorted(n_words.items()))} test words)" if n_words else "") + ".",
-            f"- Control task (Hewitt & Liang): {'on' if p.control_task else 'off'}; selectivity = task - control "
+            f"- Control task (Hewitt & Liang): {_CONTROL[p.control_task]}; selectivity = task - control "
             "accuracy, seed 0; word types follow the tokenizer (lowercased and accent-stripped for uncased models).",
             "- Lexical baseline: each word form's most frequent training tag (forms as written; ties: the tag seen "
             "first in training; unseen forms: the majority training tag); headroom = probe accuracy - lexical.",

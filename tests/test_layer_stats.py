@@ -14,7 +14,7 @@ import pytest
 from resultkit import layer_record, offline_like, project, write_layers
 from test_probe import FAST
 
-from pipeline.config import Params, load_params
+from pipeline.config import ConfigError, Params, load_params, validate
 from pipeline.extract import tokenizer_is_uncased
 from pipeline.layout import Layout
 from pipeline.records import SCHEMA_VERSION, LayerResult, PackedBits, ResultsError, load_results
@@ -327,3 +327,20 @@ def test_tag_heatmap_and_lexical_line_are_drawn_deterministically(tmp_path: Path
     assert "lexical baseline" in (out / "layers-minilm.svg").read_text()
     base_only = load_results(tagged(tmp_path), variants=["base"])
     assert tag_heatmap(base_only, "minilm", tmp_path / "none") == []
+
+
+def test_control_task_base_runs_it_on_the_pretrained_checkpoint_only(tmp_path: Path) -> None:
+    """``probe.control_task: base`` (offline-full's budget choice): the base store gets its selectivity, a
+    fine-tuned checkpoint's store none; ``true`` runs it on both."""
+    params, root, _ = stage_root(tmp_path)
+    sents, tags = corpus(90, seed=3)
+    write_store(Layout.of(params, root).activation_dir("minilm", "sentiment-seed42", "pos-wsj"), sents, tags,
+                {"train": (0, 60), "dev": (60, 70), "test": (70, 90)}, uncased=True)
+    for setting, tuned_has_control in (("base", False), (True, True)):
+        p = params.model_copy(update={"probe": params.probe.model_copy(update={"control_task": setting})})
+        assert LayerResult.read(probe(p, root, "minilm", "base", "pos-wsj")).selectivity is not None
+        tuned = LayerResult.read(probe(p, root, "minilm", "sentiment-seed42", "pos-wsj"))
+        assert (tuned.selectivity is not None) is tuned_has_control
+    assert validate({"probe": {"control_task": "base"}}, "test").probe.control_task == "base"
+    with pytest.raises(ConfigError, match="control_task"):
+        validate({"probe": {"control_task": "finetuned"}}, "test")

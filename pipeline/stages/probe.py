@@ -63,7 +63,7 @@ def probe(params: Params, root: Path, model_name: str, variant: str, task: str) 
     test = st.split_rows("test")
     test_labels = [st.label_names[i] for i in st.labels[test]]
     control = control_task(st, config, first["test"]["accuracy"], uncased=uncased, solver=solver) \
-        if params.probe.control_task else None
+        if params.probe.runs_control(variant) else None
     fit_seconds = first["history"].get("seconds")
     s0, s1 = st.splits["test"]
     result = LayerResult.model_validate({
